@@ -1,0 +1,27 @@
+import Domain
+
+/// Checks that a request comes from a registered client and notes that it was seen.
+///
+/// Every request but register goes through here (PROTOCOL.md: "Every request other than
+/// 100 must carry a registered client id in the header").
+public struct RecognizeClient: Sendable {
+    let directory: any ClientDirectory
+    let now: @Sendable () -> Double
+
+    public init(directory: any ClientDirectory, now: @escaping @Sendable () -> Double) {
+        self.directory = directory
+        self.now = now
+    }
+
+    /// The registered client behind `id`.
+    ///
+    /// - Throws: `DomainError.unknownClient` when `id` is not registered.
+    @discardableResult
+    public func callAsFunction(_ id: ClientID) async throws -> RegisteredClient {
+        guard let client = try await directory.client(withID: id) else {
+            throw DomainError.unknownClient(id)
+        }
+        await directory.recordSeen(id, at: now())
+        return client
+    }
+}
