@@ -1,0 +1,20 @@
+/// How the TCP transport listens and what it tolerates. Every value comes from configuration.
+public struct SeedServerConfiguration: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    /// Connections beyond this many are closed as soon as they are accepted.
+    public var maxConnections: Int
+    /// A connection with neither a read nor a completed write for this long is closed.
+    /// The original gives each connection a 10 s socket timeout.
+    public var idleTimeoutSeconds: Double
+    /// Contents are handed to the store in pieces of this size.
+    public var uploadChunkSize: Int
+
+    public init(host: String = "0.0.0.0", port: Int = 1234, maxConnections: Int = 1024, idleTimeoutSeconds: Double = 10, uploadChunkSize: Int = 256 * 1024) {
+        self.host = host
+        self.port = port
+        self.maxConnections = maxConnections
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.uploadChunkSize = uploadChunkSize
+    }
+}

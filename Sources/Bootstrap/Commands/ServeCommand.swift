@@ -1,0 +1,130 @@
+import Adapters
+import Application
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// `sealpost serve`: runs the server.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the Sealpost server.",
+        discussion: """
+            With no options it serves SQLite in ./sealpost.db on port 1234 (or the port in \
+            ./port.info, as the original server did). A configuration file sets everything; \
+            options given here override it.
+            """
+    )
+
+    @Option(name: .long, help: "A JSON configuration file (see config/).")
+    var config: String?
+
+    @Option(name: .long, help: "The address to listen on.")
+    var host: String?
+
+    @Option(name: .long, help: "The TCP port (0 picks a free one).")
+    var port: Int?
+
+    @Option(name: .long, help: "The store: memory, sqlite or postgres.")
+    var store: String?
+
+    @Option(name: .long, help: "The SQLite database file (selects the sqlite store).")
+    var sqlitePath: String?
+
+    @Option(name: .long, help: "The PostgreSQL URL (selects the postgres store).")
+    var postgresUrl: String?
+
+    @Option(name: .long, help: "The log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    func validate() throws {
+        if let store, !["memory", "sqlite", "postgres"].contains(store) {
+            throw ValidationError("--store must be memory, sqlite or postgres, not \"\(store)\"")
+        }
+        if let port, !(0...65535).contains(port) {
+            throw ValidationError("--port must be between 0 and 65535")
+        }
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if store == "postgres", postgresUrl == nil, config == nil {
+            throw ValidationError("--store postgres needs --postgres-url or a configuration file that names one")
+        }
+    }
+
+    func run() async throws {
+        let configuration = try resolveConfiguration()
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "sealpost")
+        let storage = try await OpenedStorage.open(configuration.storage, limits: configuration.limits, logger: logger)
+        do {
+            try await storage.messages.recover()
+            let useCases = ServerUseCases(
+                directory: storage.clients, store: storage.messages, limits: configuration.limits,
+                now: { Date().timeIntervalSince1970 })
+            let server = try await SeedServer.bind(configuration: configuration.server, useCases: useCases, logger: logger)
+            let address = server.localAddress
+            // One line for scripts to wait on.
+            let line = "sealpost listening on \(address.ipAddress ?? configuration.server.host):\(address.port ?? configuration.server.port) (store: \(configuration.storage.kindName))\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [
+                        .init(service: SeedServerService(server: server, logger: logger)),
+                        .init(service: StoreHousekeepingService(store: storage.messages, interval: .seconds(60), logger: logger)),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger))
+            try await group.run()
+        } catch {
+            await storage.close()
+            throw error
+        }
+        await storage.close()
+        logger.info("stopped")
+    }
+
+    /// Defaults, then ./port.info, then the configuration file, then the options.
+    func resolveConfiguration() throws -> SealpostConfiguration {
+        var configuration = SealpostConfiguration()
+        if let port = Self.legacyPortFile() {
+            try configuration.setPort(port, source: "port.info")
+        }
+        if let config {
+            configuration = try SealpostConfiguration.load(from: config, over: configuration)
+        }
+        if let host { configuration.server.host = host }
+        if let port { try configuration.setPort(port, source: "--port") }
+        if let logLevel, let level = Logger.Level(rawValue: logLevel) { configuration.logLevel = level }
+        if let sqlitePath, store == nil || store == "sqlite" { configuration.storage = .sqlite(path: sqlitePath) }
+        if let postgresUrl, store == nil || store == "postgres" {
+            var pool = 8
+            if case .postgres(_, let size) = configuration.storage { pool = size }
+            configuration.storage = .postgres(url: postgresUrl, poolSize: pool)
+        }
+        switch store {
+        case "memory": configuration.storage = .memory
+        case "sqlite":
+            if case .sqlite = configuration.storage {} else { configuration.storage = .sqlite(path: sqlitePath ?? "sealpost.db") }
+        case "postgres":
+            if case .postgres = configuration.storage {} else {
+                throw ValidationError("--store postgres needs --postgres-url or a configuration file that names one")
+            }
+        default: break
+        }
+        return configuration
+    }
+
+    /// The port in ./port.info (the original server's file: one number), if present.
+    static func legacyPortFile() -> Int? {
+        guard let text = try? String(contentsOfFile: "port.info", encoding: .utf8) else { return nil }
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}

@@ -1,0 +1,27 @@
+import Adapters
+import Application
+import Logging
+
+/// The stores the configuration chose, ready for the use cases, with a way to close them.
+struct OpenedStorage: Sendable {
+    let clients: any ClientDirectory
+    let messages: any MessageStore
+    let close: @Sendable () async -> Void
+
+    /// Builds the adapters for `configuration`: the one `switch` over the store kinds.
+    static func open(_ configuration: StorageConfiguration, limits: ServerLimits, logger: Logger) async throws -> OpenedStorage {
+        switch configuration {
+        case .memory:
+            return OpenedStorage(
+                clients: InMemoryClientDirectory(),
+                messages: InMemoryMessageStore(inlineLimit: limits.inlineContentLimit),
+                close: {})
+        case .sqlite(let path):
+            _ = path
+            throw ConfigurationError("PENDING-MERGE sqlite")
+        case .postgres(let url, let poolSize):
+            _ = (url, poolSize)
+            throw ConfigurationError("PENDING-MERGE postgres")
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/// The JSON shape of a configuration file. Every key is optional.
+struct ConfigurationFile: Decodable {
+    struct Server: Decodable {
+        var host: String?
+        var port: Int?
+        var maxConnections: Int?
+        var idleTimeoutSeconds: Double?
+    }
+    struct Limits: Decodable {
+        var maxPayloadBytes: UInt64?
+        var inlineContentBytes: UInt64?
+    }
+    struct Storage: Decodable {
+        struct SQLite: Decodable { var path: String? }
+        struct Postgres: Decodable {
+            var url: String?
+            var poolSize: Int?
+        }
+        var kind: String?
+        var sqlite: SQLite?
+        var postgres: Postgres?
+
+        /// With no `kind`, the one section present decides.
+        var defaultKind: String {
+            if postgres != nil && sqlite == nil { return "postgres" }
+            return "sqlite"
+        }
+    }
+    struct Logging: Decodable { var level: String? }
+
+    var server: Server?
+    var limits: Limits?
+    var storage: Storage?
+    var logging: Logging?
+}
