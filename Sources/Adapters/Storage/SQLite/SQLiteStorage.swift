@@ -1,5 +1,7 @@
+import Application
 import GRDB
 import Logging
+import NIOPosix
 
 /// Clients and messages in one SQLite database, with large contents in files beside it.
 ///
@@ -39,17 +41,10 @@ public final class SQLiteStorage: Sendable {
         maxBatch: Int = 512,
         seenFlushInterval: Double = 5
     ) async throws -> SQLiteStorage {
-        var configuration = Configuration()
-        configuration.label = "sealpost"
-        configuration.prepareDatabase { db in
-            // Every commit reaches the disk before it returns (WAL is set by the pool).
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         let pool: DatabasePool
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try await pool.write { _ in }  // Opens the writer, which switches to WAL.
-            try SQLiteSchema.migrator.migrate(pool)
+            // Opening and migrating block: keep them off the cooperative pool.
+            pool = try await NIOThreadPool.singleton.runIfActive { try Self.openPool(at: path) }
         } catch let error as DatabaseError {
             throw SQLiteErrors.unavailable(error)
         }
@@ -63,6 +58,27 @@ public final class SQLiteStorage: Sendable {
         try await storage.messages.recover()
         logger.info("SQLite storage open", metadata: ["path": "\(path)"])
         return storage
+    }
+
+    /// Opens the pool, makes its writer durable and migrates the schema. Blocking.
+    private static func openPool(at path: String) throws -> DatabasePool {
+        var configuration = Configuration()
+        configuration.label = "sealpost"
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // The pool switches the writer to WAL and then to `synchronous = NORMAL`, which may
+        // lose the last commits on power loss. Only the writer connection writes, so set
+        // FULL there, after the pool is set up, and check both settings.
+        let (journal, synchronous) = try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            return (
+                try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+                try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
+        guard journal.lowercased() == "wal", synchronous == 2 else {
+            throw StoreError.unavailable("SQLite runs journal_mode=\(journal), synchronous=\(synchronous); WAL and FULL (2) are required")
+        }
+        try SQLiteSchema.migrator.migrate(pool)
+        return pool
     }
 
     /// Writes pending `recordSeen` notes and closes the database. Nothing may be called on
