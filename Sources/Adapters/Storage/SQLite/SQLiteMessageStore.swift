@@ -1,0 +1,227 @@
+import Application
+import Domain
+import Foundation
+import GRDB
+import Logging
+
+/// Waiting messages in the `messages` table; large contents in files beside the database.
+///
+/// Writes of new messages go through group commit: concurrent `enqueue` and upload
+/// `commit` calls share one transaction and one fsync. Claims are held in memory: the store
+/// serves one process, and after a crash every message is simply waiting again.
+public final class SQLiteMessageStore: MessageStore {
+    /// A message ready to be inserted: its content in the row or in a sealed blob file.
+    struct NewMessage: Sendable {
+        let header: MessageHeader
+        let content: [UInt8]?
+        let blob: String?
+    }
+
+    /// The size of the pieces `openContent` hands out.
+    static let readChunk = 512 * 1024
+
+    let blobs: BlobDirectory
+    let live = SQLiteLiveBlobs()
+    let inlineLimit: UInt32
+    private let pool: DatabasePool
+    private let logger: Logger
+    private let book = SQLiteClaimBook()
+    private let batcher: SQLiteCommitBatcher<NewMessage, Int64>
+
+    init(pool: DatabasePool, blobs: BlobDirectory, inlineLimit: UInt32, maxBatch: Int, logger: Logger) {
+        self.pool = pool
+        self.blobs = blobs
+        self.inlineLimit = inlineLimit
+        self.logger = logger
+        self.batcher = SQLiteCommitBatcher(maxBatch: maxBatch) { batch in
+            try await pool.write { db in try Self.insert(batch, into: db) }
+        }
+    }
+
+    /// How many group-commit transactions have inserted messages, for tests.
+    public var insertTransactions: Int { batcher.transactions }
+
+    /// How many claims are open, for tests.
+    public var openClaims: Int { book.openClaims }
+
+    /// Stores a message whose content is in memory; durable when it returns. A content
+    /// larger than the inline limit is written to its own file first.
+    ///
+    /// - Throws: `StoreError.sizeMismatch` when `content` is not `header.contentSize` bytes.
+    public func enqueue(_ header: MessageHeader, content: [UInt8]) async throws -> MessageID {
+        guard content.count == Int(header.contentSize) else {
+            throw StoreError.sizeMismatch(declared: UInt64(header.contentSize), written: UInt64(content.count))
+        }
+        guard content.count > Int(inlineLimit) else {
+            return try await insert(NewMessage(header: header, content: content, blob: nil))
+        }
+        let name = live.start()
+        defer { live.end(name) }
+        try await SQLiteErrors.mapping { try await blobs.store(content, as: name) }
+        return try await insertSealed(header, blob: name)
+    }
+
+    /// Starts a message whose content arrives in pieces. Contents up to the inline limit are
+    /// gathered in memory; larger ones are appended to a part file as they arrive.
+    public func beginUpload(_ header: MessageHeader) async throws -> any MessageUpload {
+        try await SQLiteMessageUpload.start(header, in: self)
+    }
+
+    /// Claims the oldest unclaimed messages of `recipient` up to `maxBytes` of reply; the
+    /// first always fits.
+    public func claim(for recipient: ClientID, maxBytes: UInt64) async throws -> MessageClaim {
+        let key = Data(recipient.bytes)
+        let book = self.book
+        // On the writer connection: claims and acknowledgements are serialised, so a claim
+        // never sees a row whose deletion has committed but whose claim is being forgotten.
+        let (token, envelopes) = try await SQLiteErrors.mapping {
+            try await pool.writeWithoutTransaction { db in
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT id, sender, kind, content_size, content, blob FROM messages
+                    WHERE recipient = ? ORDER BY id
+                    """, arguments: [key])
+                var picked: [(Envelope, SQLiteClaimBook.Held)] = []
+                var total: UInt64 = 0
+                while let row = try rows.next() {
+                    let rowID: Int64 = row[0]
+                    if book.isClaimed(rowID) { continue }
+                    let size = 25 + UInt64(row[3] as Int64)
+                    if !picked.isEmpty && total + size > maxBytes { break }
+                    total += size
+                    picked.append(try Self.envelope(from: row))
+                    if total >= maxBytes { break }
+                }
+                let (token, held) = book.open(Dictionary(picked.map { ($0.0.id, $0.1) }, uniquingKeysWith: { first, _ in first }))
+                return (token, picked.map(\.0).filter { held[$0.id] != nil })
+            }
+        }
+        return MessageClaim(token: token, recipient: recipient, messages: envelopes)
+    }
+
+    /// Opens the content of a message held by `claim`, streamed from its file.
+    ///
+    /// - Throws: `StoreError.notFound` when the message is not held by `claim`.
+    public func openContent(of message: Envelope, in claim: MessageClaim) async throws -> any MessageContentReader {
+        guard let held = book.held(message.id, by: claim.token) else {
+            throw StoreError.notFound("message \(message.id) in claim \(claim.token)")
+        }
+        guard let blob = held.blobName else {
+            // Kept in the row: the claim handed it out already.
+            let bytes = try await inlineContent(of: held.rowID)
+            return PieceReader(pieces: [bytes])
+        }
+        let fd = try await SQLiteErrors.mapping { try await blobs.openBlob(blob) }
+        return SQLiteContentReader(blobs: blobs, fd: fd, chunk: Self.readChunk)
+    }
+
+    /// Deletes the messages of `claim` in one transaction, then unlinks their files.
+    public func acknowledge(_ claim: MessageClaim) async throws {
+        let held = book.all(of: claim.token)
+        guard !held.isEmpty else { return }
+        let rowIDs = held.map(\.rowID)
+        try await SQLiteErrors.mapping {
+            try await pool.write { db in
+                let statement = try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ?")
+                for rowID in rowIDs { try statement.execute(arguments: [rowID]) }
+            }
+        }
+        book.close(claim.token)
+        await blobs.remove(held.compactMap(\.blobName).map(blobs.blobPath))
+    }
+
+    /// Gives the messages of `claim` back to their inbox.
+    public func release(_ claim: MessageClaim) async throws {
+        book.close(claim.token)
+    }
+
+    /// Removes part files of interrupted uploads and blob files no row refers to. Uploads in
+    /// progress are left alone, so this is safe at any time. Claims live in memory and never
+    /// expire, so there are none to return.
+    public func recover() async throws {
+        guard live.beginSweep() else { return }
+        let listing: Result<(referenced: Set<String>, files: [String]), any Error>
+        do {
+            let referenced = try await pool.read { db in
+                try Set(String.fetchAll(db, sql: "SELECT blob FROM messages WHERE blob IS NOT NULL"))
+            }
+            listing = .success((referenced, try await blobs.list()))
+        } catch {
+            listing = .failure(error)
+        }
+        let protected = live.endSweep()
+        let (referenced, files) = try await SQLiteErrors.mapping { try listing.get() }
+        var doomed: [String] = []
+        for file in files {
+            if file.hasSuffix(BlobDirectory.partSuffix) {
+                let name = String(file.dropLast(BlobDirectory.partSuffix.count))
+                if !protected.contains(name) { doomed.append(file) }
+            } else if file.hasSuffix(BlobDirectory.blobSuffix) {
+                let name = String(file.dropLast(BlobDirectory.blobSuffix.count))
+                if !protected.contains(name) && !referenced.contains(name) { doomed.append(file) }
+            }
+        }
+        guard !doomed.isEmpty else { return }
+        await blobs.remove(doomed.map { "\(blobs.path)/\($0)" })
+        logger.notice("removed leftover content files", metadata: ["count": "\(doomed.count)"])
+    }
+
+    /// Inserts a message through group commit and returns its id.
+    func insert(_ message: NewMessage) async throws -> MessageID {
+        let rowID = try await SQLiteErrors.mapping { try await batcher.submit(message) }
+        return MessageID(UInt32(truncatingIfNeeded: rowID))
+    }
+
+    /// Inserts a message whose content is the sealed blob `name`; unlinks the file when the
+    /// insert fails.
+    func insertSealed(_ header: MessageHeader, blob name: String) async throws -> MessageID {
+        do {
+            return try await insert(NewMessage(header: header, content: nil, blob: name))
+        } catch {
+            await blobs.remove([blobs.blobPath(name)])
+            throw error
+        }
+    }
+
+    private func inlineContent(of rowID: Int64) async throws -> [UInt8] {
+        try await SQLiteErrors.mapping {
+            try await pool.read { db in
+                let data = try Data.fetchOne(db, sql: "SELECT content FROM messages WHERE id = ?", arguments: [rowID])
+                guard let data else { throw StoreError.notFound("message row \(rowID)") }
+                return [UInt8](data)
+            }
+        }
+    }
+
+    private static func insert(_ batch: [NewMessage], into db: Database) throws -> [Int64] {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO messages (recipient, sender, kind, content_size, content, blob)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """)
+        return try batch.map { message in
+            try statement.execute(arguments: [
+                Data(message.header.recipient.bytes), Data(message.header.sender.bytes),
+                Int64(message.header.kind.rawValue), Int64(message.header.contentSize),
+                message.content.map { Data($0) }, message.blob,
+            ])
+            return db.lastInsertedRowID
+        }
+    }
+
+    private static func envelope(from row: Row) throws -> (Envelope, SQLiteClaimBook.Held) {
+        let rowID: Int64 = row["id"]
+        let senderBytes: Data = row["sender"]
+        let kindCode: Int64 = row["kind"]
+        let size: Int64 = row["content_size"]
+        guard let sender = ClientID(bytes: senderBytes),
+              let kind = MessageKind(rawValue: UInt8(truncatingIfNeeded: kindCode)),
+              let contentSize = UInt32(exactly: size) else {
+            throw StoreError.unavailable("message row \(rowID) is malformed")
+        }
+        let blob: String? = row["blob"]
+        let content: Data? = blob == nil ? row["content"] : nil
+        let envelope = Envelope(
+            id: MessageID(UInt32(truncatingIfNeeded: rowID)), sender: sender, kind: kind,
+            contentSize: contentSize, inlineContent: content.map { [UInt8]($0) })
+        return (envelope, SQLiteClaimBook.Held(rowID: rowID, blobName: blob))
+    }
+}
