@@ -17,6 +17,7 @@ final class PostgresEnqueueBatcher: Sendable {
     private struct State {
         var pending: [Item] = []
         var drainer: Task<Void, Never>?
+        var batchesWritten = 0
     }
 
     private let pool: PostgresConnectionPool
@@ -40,6 +41,9 @@ final class PostgresEnqueueBatcher: Sendable {
         }
     }
 
+    /// How many batches (transactions) have been written, for tests.
+    var batchesWritten: Int { state.withLock { $0.batchesWritten } }
+
     /// Waits until everything queued so far is written.
     func drain() async {
         while let drainer = state.withLock({ $0.drainer }) {
@@ -55,6 +59,7 @@ final class PostgresEnqueueBatcher: Sendable {
                     return []
                 }
                 let count = min(limit, state.pending.count)
+                state.batchesWritten += 1
                 defer { state.pending.removeFirst(count) }
                 return Array(state.pending.prefix(count))
             }

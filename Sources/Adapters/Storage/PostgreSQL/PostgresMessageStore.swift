@@ -11,7 +11,7 @@ import Logging
 public final class PostgresMessageStore: MessageStore {
     let pool: PostgresConnectionPool
     private let uploadPool: PostgresConnectionPool
-    private let batcher: PostgresEnqueueBatcher
+    let batcher: PostgresEnqueueBatcher
     private let inlineLimit: UInt32
     private let chunkSize: Int
     private let leaseSeconds: Double

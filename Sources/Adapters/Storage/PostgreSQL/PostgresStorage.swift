@@ -64,7 +64,9 @@ public final class PostgresStorage: Sendable {
     public static func connect(
         url: String, schema: String? = nil, configuration: Configuration, logger: Logger
     ) async throws -> PostgresStorage {
-        var setup = ["SET synchronous_commit TO on"]
+        // Durable commits whatever the server default; NOTICEs (such as "already exists,
+        // skipping") would otherwise go to stderr through libpq's default notice processor.
+        var setup = ["SET synchronous_commit TO on", "SET client_min_messages TO warning"]
         if let schema {
             setup.append("SET search_path TO \(PostgresMigrations.quoteIdentifier(schema))")
         }
