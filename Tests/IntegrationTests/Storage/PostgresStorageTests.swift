@@ -20,7 +20,7 @@ enum PostgresTestDatabase {
 
     /// A storage in a fresh schema, dropped after `body`.
     static func withStorage(
-        configuration: PostgresStorage.Configuration = .init(),
+        configuration: PostgresStorage.Configuration = .init(poolSize: 4, uploadPoolSize: 2),
         _ body: (_ storage: PostgresStorage, _ schema: String) async throws -> Void
     ) async throws {
         guard let url else {
@@ -126,7 +126,7 @@ struct PostgresStorageTests {
     }
 
     @Test func expiredClaimsAreTakenAgainAndRecovered() async throws {
-        try await PostgresTestDatabase.withStorage(configuration: .init(claimLease: .zero)) { storage, _ in
+        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 2, uploadPoolSize: 1, claimLease: .zero)) { storage, _ in
             let store = storage.messages
             let anne = ClientID(high: 11, low: 1)
             let id = try await store.enqueue(Self.header(to: anne, size: 1), content: [1])
@@ -164,6 +164,25 @@ struct PostgresStorageTests {
         }
     }
 
+    @Test func brokenConnectionsAreReconnected() async throws {
+        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 1, uploadPoolSize: 1)) { storage, schema in
+            let pool = storage.messages.pool
+            let before = try await pool.withConnection { try $0.execute("SELECT pg_backend_pid()").int(0, 0) }
+            let killer = try await PostgresTestDatabase.connect(schema: schema)
+            let killed = try await killer.messages.pool.withConnection {
+                try $0.execute("SELECT pg_terminate_backend($1::int4, 5000)", [.int64(before)]).raw(0, 0)
+            }
+            await killer.shutdown()
+            #expect(killed == [1], "terminated, and waited for the backend to exit")
+            // The next use finds the connection dead and reconnects before sending anything.
+            let inbox = ClientID(high: 16, low: 1)
+            _ = try await storage.messages.enqueue(Self.header(to: inbox, size: 1), content: [1])
+            let after = try await pool.withConnection { try $0.execute("SELECT pg_backend_pid()").int(0, 0) }
+            #expect(after != before)
+            #expect(try await storage.messages.claim(for: inbox, maxBytes: .max).messages.count == 1)
+        }
+    }
+
     /// Claims and acknowledges `inbox` from many tasks at once until it is empty.
     static func drain(_ inbox: ClientID, workers: Int, from stores: [PostgresMessageStore]) async throws -> [MessageID] {
         try await withThrowingTaskGroup(of: [MessageID].self) { group in
@@ -185,7 +204,7 @@ struct PostgresStorageTests {
     }
 
     @Test func largeUploadIsInvisibleUntilCommitAndStreamsBack() async throws {
-        try await PostgresTestDatabase.withStorage(configuration: .init(chunkSize: 256 * 1024)) { storage, _ in
+        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 4, uploadPoolSize: 1, chunkSize: 256 * 1024)) { storage, _ in
             let store = storage.messages
             let inbox = ClientID(high: 13, low: 1)
             let size = 5 * 1024 * 1024
@@ -230,7 +249,7 @@ struct PostgresStorageTests {
     }
 
     @Test func abortedAndMismatchedUploadsLeaveNothing() async throws {
-        try await PostgresTestDatabase.withStorage(configuration: .init(inlineLimit: 1024, chunkSize: 4096)) { storage, _ in
+        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 2, uploadPoolSize: 2, inlineLimit: 1024, chunkSize: 4096)) { storage, _ in
             let store = storage.messages
             let inbox = ClientID(high: 14, low: 1)
             let aborted = try await store.beginUpload(Self.header(to: inbox, size: 100_000))

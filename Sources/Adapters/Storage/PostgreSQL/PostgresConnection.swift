@@ -57,6 +57,16 @@ final class PostgresConnection: @unchecked Sendable {
         return PQstatus(handle) == CONNECTION_OK
     }
 
+    /// Reads whatever the server sent while the connection sat idle and reports whether it
+    /// is still healthy. Catches a backend that was terminated or a server that restarted
+    /// before a statement is sent. Does not block: libpq keeps its socket non-blocking.
+    func probe() -> Bool {
+        guard let handle else { return false }
+        // Twice: a terminated backend first sends its FATAL message, and libpq only meets
+        // the end of the stream on the read after the one that returned those bytes.
+        return PQconsumeInput(handle) == 1 && PQconsumeInput(handle) == 1 && PQstatus(handle) == CONNECTION_OK
+    }
+
     /// Whether a transaction is open (or failed and awaiting ROLLBACK).
     var isInTransaction: Bool {
         guard let handle else { return false }

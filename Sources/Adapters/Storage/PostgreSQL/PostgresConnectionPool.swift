@@ -73,7 +73,7 @@ final class PostgresConnectionPool: Sendable {
         let name = self.name
         do {
             return try await threads.runIfActive {
-                if !connection.isUsable {
+                if !connection.probe() {
                     // Reconnecting would silently drop the caller's open transaction.
                     if keepTransaction {
                         throw PostgresError(.connection, message: "connection \(connection.number) lost inside a transaction")
