@@ -164,6 +164,24 @@ struct PostgresStorageTests {
         }
     }
 
+    @Test func severalProcessesMigrateOneFreshSchemaAtOnce() async throws {
+        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 1, uploadPoolSize: 1)) { storage, _ in
+            let schema = "test_" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+            let storages = try await withThrowingTaskGroup(of: PostgresStorage.self) { group in
+                for _ in 0..<4 {
+                    group.addTask { try await PostgresStorage.connect(url: PostgresTestDatabase.url ?? "", schema: schema, poolSize: 1, logger: PostgresTestDatabase.logger) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let versions = try await storages[0].messages.pool.withConnection {
+                try $0.execute("SELECT count(*) FROM schema_migrations").int(0, 0)
+            }
+            #expect(versions == Int64(PostgresMigrations.all.count))
+            _ = try await storages[0].messages.pool.withConnection { try $0.execute("DROP SCHEMA \(schema) CASCADE") }
+            for other in storages { await other.shutdown() }
+        }
+    }
+
     @Test func brokenConnectionsAreReconnected() async throws {
         try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 1, uploadPoolSize: 1)) { storage, schema in
             let pool = storage.messages.pool

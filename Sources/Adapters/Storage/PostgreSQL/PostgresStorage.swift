@@ -26,6 +26,7 @@ public final class PostgresStorage: Sendable {
         /// The most messages one batched `enqueue` transaction inserts.
         public var enqueueBatchLimit: Int
 
+        /// Settings with the given values; each default suits a server.
         public init(
             poolSize: Int = 8, uploadPoolSize: Int = 8, inlineLimit: UInt32 = 64 * 1024,
             chunkSize: Int = 512 * 1024, claimLease: Duration = .seconds(600),
