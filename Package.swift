@@ -51,7 +51,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "DomainTests", dependencies: ["Domain", "Application"], swiftSettings: strict),
+        .testTarget(name: "DomainTests", dependencies: ["Domain", "Application", "Adapters"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

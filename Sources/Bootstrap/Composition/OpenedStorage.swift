@@ -17,11 +17,14 @@ struct OpenedStorage: Sendable {
                 messages: InMemoryMessageStore(inlineLimit: limits.inlineContentLimit),
                 close: {})
         case .sqlite(let path):
-            _ = path
-            throw ConfigurationError("PENDING-MERGE sqlite")
+            let storage = try await SQLiteStorage.open(path: path, logger: logger, inlineLimit: limits.inlineContentLimit)
+            return OpenedStorage(clients: storage.clients, messages: storage.messages, close: { await storage.close() })
         case .postgres(let url, let poolSize):
-            _ = (url, poolSize)
-            throw ConfigurationError("PENDING-MERGE postgres")
+            var settings = PostgresStorage.Configuration()
+            settings.poolSize = poolSize
+            settings.inlineLimit = limits.inlineContentLimit
+            let storage = try await PostgresStorage.connect(url: url, configuration: settings, logger: logger)
+            return OpenedStorage(clients: storage.clients, messages: storage.messages, close: { await storage.shutdown() })
         }
     }
 }

@@ -1,0 +1,58 @@
+import NIOCore
+import NIOPosix
+
+/// A bare TCP peer for tests: writes bytes exactly as given and reads whatever comes back.
+enum RawClient {
+    /// Connects, writes `request` (in pieces of `chunk` bytes when given), half-closes
+    /// nothing, and reads until the server closes. Returns every byte received.
+    static func exchange(_ request: [UInt8], port: Int, chunk: Int? = nil) async throws -> [UInt8] {
+        let channel = try await connect(port: port)
+        return try await channel.executeThenClose { inbound, outbound in
+            if let chunk {
+                var offset = 0
+                while offset < request.count {
+                    let end = min(offset + chunk, request.count)
+                    try await outbound.write(ByteBuffer(bytes: request[offset..<end]))
+                    offset = end
+                }
+            } else {
+                try await outbound.write(ByteBuffer(bytes: request))
+            }
+            var received: [UInt8] = []
+            for try await buffer in inbound {
+                received.append(contentsOf: buffer.readableBytesView)
+            }
+            return received
+        }
+    }
+
+    /// An open connection to the server on `port`.
+    static func connect(port: Int) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+    }
+
+    /// Writes `request`, reads only `readCount` bytes of the reply, then resets the
+    /// connection (SO_LINGER 0), as the original client does after a send.
+    static func exchangeThenReset(_ request: [UInt8], port: Int, readCount: Int) async throws -> [UInt8] {
+        let channel = try await connect(port: port)
+        if let provider = channel.channel as? any SocketOptionProvider {
+            try await provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(bytes: request))
+            var received: [UInt8] = []
+            for try await buffer in inbound {
+                received.append(contentsOf: buffer.readableBytesView)
+                if received.count >= readCount { break }
+            }
+            return Array(received.prefix(readCount))
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Adapters
+import Application
+import Foundation
+import Logging
+
+/// Every store the server can run on. Tests that take `StoreKind.allCases` run once per store.
+enum StoreKind: String, CaseIterable, Sendable, CustomStringConvertible {
+    case memory
+    case sqlite
+    case postgres
+
+    var description: String { rawValue }
+
+    /// The PostgreSQL server the tests use; `.ci/run` and `scripts/test` start one and set it.
+    static var postgresURL: String? { ProcessInfo.processInfo.environment["SEALPOST_TEST_POSTGRES_URL"] }
+
+    /// The stores to test here: PostgreSQL is skipped only outside CI when no server is given.
+    static var available: [StoreKind] {
+        allCases.filter { $0 != .postgres || postgresURL != nil || ProcessInfo.processInfo.environment["CI"] != nil }
+    }
+}
+
+/// A fresh, empty pair of stores of one kind, with a way to dispose of them.
+struct TestStores: Sendable {
+    let clients: any ClientDirectory
+    let messages: any MessageStore
+    let close: @Sendable () async -> Void
+    /// Where the SQLite files live, for tests that look at the disk.
+    let directory: URL?
+
+    static let logger = Logger(label: "test")
+
+    static func make(_ kind: StoreKind, inlineLimit: UInt32 = 64 * 1024) async throws -> TestStores {
+        switch kind {
+        case .memory:
+            return TestStores(
+                clients: InMemoryClientDirectory(), messages: InMemoryMessageStore(inlineLimit: inlineLimit),
+                close: {}, directory: nil)
+        case .sqlite, .postgres:
+            return try await makeDurable(kind, inlineLimit: inlineLimit)
+        }
+    }
+
+    /// A temporary directory, removed by the caller.
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sealpost-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
