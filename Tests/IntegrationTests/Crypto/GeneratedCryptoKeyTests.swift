@@ -54,4 +54,23 @@ struct GeneratedCryptoKeyTests {
         #expect(try crypto.decryptText(crypto.encryptText("", key: key), key: key) == "")
         #expect(try crypto.decryptText(crypto.encryptText("before\0after", key: key), key: key) == "before")
     }
+
+    @Test("streaming a 1 MiB file keeps each output within one block of its input")
+    func boundedStreaming() throws {
+        let key = try crypto.newSymmetricKey()
+        let file = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let encryptor = try crypto.makeEncryptor(key: key)
+        let decryptor = try crypto.makeDecryptor(key: key)
+        var decrypted: [UInt8] = []
+        var offset = 0
+        while offset < file.count {
+            let chunk = Array(file[offset..<min(offset + 65_537, file.count)])
+            let encrypted = try encryptor.update(chunk)
+            #expect(encrypted.count <= chunk.count + 16)
+            decrypted += try decryptor.update(encrypted)
+            offset += chunk.count
+        }
+        decrypted += try decryptor.update(encryptor.finish()) + decryptor.finish()
+        #expect(decrypted == file)
+    }
 }

@@ -98,6 +98,7 @@ enum OpenSSLKeyCodec {
         }
     }
 
+    /// Checks that `key` is a plain RSA key; on failure frees it, so callers need no cleanup.
     private static func requireRSA(_ key: OpaquePointer) throws(CryptoError) {
         guard EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA else {
             EVP_PKEY_free(key)
