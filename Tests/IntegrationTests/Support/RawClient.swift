@@ -5,7 +5,7 @@ import NIOPosix
 enum RawClient {
     /// Connects, writes `request` (in pieces of `chunk` bytes when given), half-closes
     /// nothing, and reads until the server closes. Returns every byte received.
-    static func exchange(_ request: [UInt8], port: Int, chunk: Int? = nil) async throws -> [UInt8] {
+    static func exchange(_ request: [UInt8], port: Int, chunk: Int? = nil, closeAfterWrite: Bool = false) async throws -> [UInt8] {
         let channel = try await connect(port: port)
         return try await channel.executeThenClose { inbound, outbound in
             if let chunk {
@@ -17,6 +17,9 @@ enum RawClient {
                 }
             } else {
                 try await outbound.write(ByteBuffer(bytes: request))
+            }
+            if closeAfterWrite {
+                outbound.finish()
             }
             var received: [UInt8] = []
             for try await buffer in inbound {

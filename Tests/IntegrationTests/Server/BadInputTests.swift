@@ -1,0 +1,160 @@
+import Adapters
+import Application
+import Domain
+import Foundation
+import NIOCore
+import Testing
+
+/// Requests the server can parse but not accept get 9000; garbage gets 9000 or a close;
+/// nothing disturbs the next client.
+@Suite("Bad input")
+struct BadInputTests {
+    @Test("refusals get 9000 and store nothing", arguments: StoreKind.available)
+    func refusals(kind: StoreKind) async throws {
+        let stores = try await TestStores.make(kind)
+        defer { Task { await stores.close() } }
+        try await TestServer.with(stores) { server in
+            let alice = try await server.register("alice")
+            let stranger = ClientID(high: 1, low: 2)
+            let cases: [(String, [UInt8])] = [
+                ("one-character name", Requests.register("a")),
+                ("duplicate name", Requests.register("alice")),
+                ("name field without NUL", Requests.header(.zero, code: 100, size: 415) + Array(repeating: 0x41, count: 255) + Requests.samplePublicKey),
+                ("list by an unregistered id", Requests.list(stranger)),
+                ("key of an unknown client", Requests.publicKey(alice, of: stranger)),
+                ("key asked by an unknown client", Requests.publicKey(stranger, of: alice)),
+                ("send to an unknown recipient", Requests.send(alice, to: stranger, type: 3, content: [1])),
+                ("send from an unknown sender", Requests.send(stranger, to: alice, type: 3, content: [1])),
+                ("unknown message type", Requests.send(alice, to: alice, type: 7, content: [1])),
+                ("key request with content", Requests.send(alice, to: alice, type: 1, content: [1])),
+                ("pull by an unregistered id", Requests.pull(stranger)),
+                ("unknown request code", Requests.header(alice, code: 105, size: 0)),
+                ("list with a payload", Requests.header(alice, code: 101, size: 3) + [1, 2, 3]),
+            ]
+            for (what, bytes) in cases {
+                let reply = try await RawClient.exchange(bytes, port: server.port)
+                #expect(reply == [2, 0x28, 0x23, 0, 0, 0, 0], "\(what)")
+            }
+            // Sizes that disagree with the content.
+            var lying = Requests.send(alice, to: alice, type: 3, content: [1, 2, 3, 4])
+            lying[18] = 200
+            #expect(try await RawClient.exchange(lying, port: server.port) == [2, 0x28, 0x23, 0, 0, 0, 0])
+            // Nothing of the above was stored.
+            #expect(try await server.request(Requests.pull(alice)).payload.isEmpty)
+        }
+    }
+
+    @Test("a header claiming 4 GiB is refused at once, without waiting for the body", arguments: StoreKind.available)
+    func hugeClaims(kind: StoreKind) async throws {
+        let stores = try await TestStores.make(kind)
+        defer { Task { await stores.close() } }
+        try await TestServer.with(stores) { server in
+            let alice = try await server.register("alice")
+            // A send declaring 4 GiB, then nothing.
+            let send = Requests.header(alice, code: 103, size: .max) + alice.bytes + [4] + [0xff, 0xff, 0xff, 0xff]
+            #expect(try await RawClient.exchange(send, port: server.port) == [2, 0x28, 0x23, 0, 0, 0, 0])
+            // A register declaring 4 GiB, then nothing.
+            #expect(try await RawClient.exchange(Requests.header(.zero, code: 100, size: .max), port: server.port) == [2, 0x28, 0x23, 0, 0, 0, 0])
+        }
+    }
+
+    @Test("content above the configured limit is refused from the header")
+    func limit() async throws {
+        let stores = try await TestStores.make(.memory)
+        try await TestServer.with(stores, limits: ServerLimits(maxPayload: 1000, inlineContentLimit: 100)) { server in
+            let alice = try await server.register("alice")
+            #expect(try await server.request(Requests.send(alice, to: alice, type: 4, content: Array(repeating: 1, count: 1000))).code == 1003)
+            #expect(try await server.request(Requests.send(alice, to: alice, type: 4, content: Array(repeating: 1, count: 1001))).code == 9000)
+        }
+    }
+
+    @Test("random garbage gets 9000 or a close, and the server goes on", arguments: StoreKind.available)
+    func garbage(kind: StoreKind) async throws {
+        let stores = try await TestStores.make(kind)
+        defer { Task { await stores.close() } }
+        let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 0.5)
+        try await TestServer.with(stores, configuration: configuration) { server in
+            var generator = SystemRandomNumberGenerator()
+            for round in 0..<40 {
+                let count = Int.random(in: 1...600, using: &generator)
+                var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                if round % 2 == 0 && bytes.count > 17 { bytes[17] = UInt8.random(in: 100...104, using: &generator) }
+                let reply = try await RawClient.exchange(bytes, port: server.port)
+                #expect(reply.isEmpty || reply == [2, 0x28, 0x23, 0, 0, 0, 0] || reply.first == 2, "round \(round)")
+            }
+            // Still serving.
+            let id = try await server.register("after-garbage")
+            #expect(try await server.request(Requests.pull(id)).code == 1004)
+        }
+    }
+
+    @Test("an upload cut short leaves nothing behind", arguments: StoreKind.available)
+    func truncatedUpload(kind: StoreKind) async throws {
+        let stores = try await TestStores.make(kind)
+        defer { Task { await stores.close() } }
+        try await TestServer.with(stores) { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            let full = Requests.send(alice, to: bob, type: 4, content: Array(repeating: 3, count: 3 * 1024 * 1024))
+            // Send two thirds, then close.
+            let reply = try await RawClient.exchange(Array(full.prefix(2 * 1024 * 1024)), port: server.port, closeAfterWrite: true)
+            #expect(reply.isEmpty || reply == [2, 0x28, 0x23, 0, 0, 0, 0])
+            #expect(try await server.request(Requests.pull(bob)).payload.isEmpty)
+            // The upload's storage goes once the server has noticed.
+            var leftovers = 1
+            for _ in 0..<50 {
+                leftovers = try await pendingStorage(stores)
+                if leftovers == 0 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(leftovers == 0)
+        }
+    }
+
+    @Test("a connection that stalls is closed after the idle timeout, others are served meanwhile")
+    func idleTimeout() async throws {
+        let stores = try await TestStores.make(.memory)
+        let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 0.3)
+        try await TestServer.with(stores, configuration: configuration) { server in
+            let started = ContinuousClock.now
+            let stalled = Task { try await RawClient.exchange(Array(Requests.register("slow").prefix(10)), port: server.port) }
+            _ = try await server.register("quick")
+            let reply = try await stalled.value
+            #expect(reply.isEmpty)
+            #expect(ContinuousClock.now - started < .seconds(5))
+        }
+    }
+
+    @Test("connections beyond the limit are closed, and service resumes below it")
+    func connectionLimit() async throws {
+        let stores = try await TestStores.make(.memory)
+        let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, maxConnections: 2, idleTimeoutSeconds: 1)
+        try await TestServer.with(stores, configuration: configuration) { server in
+            let holders = try await [RawClient.connect(port: server.port), RawClient.connect(port: server.port)]
+            try await Task.sleep(for: .milliseconds(200))
+            // The third is closed without a reply.
+            let refused = try await RawClient.exchange(Requests.register("third"), port: server.port)
+            #expect(refused.isEmpty)
+            for holder in holders { try await holder.channel.close() }
+            var served = false
+            for _ in 0..<50 where !served {
+                try await Task.sleep(for: .milliseconds(50))
+                served = (try? await server.request(Requests.register("fourth")))?.code == 1000
+            }
+            #expect(served)
+        }
+    }
+}
+
+/// Storage an interrupted upload could leave: uploads in progress, files on disk.
+private func pendingStorage(_ stores: TestStores) async throws -> Int {
+    if let memory = stores.messages as? InMemoryMessageStore {
+        return await memory.pendingUploads
+    }
+    if let directory = stores.directory {
+        return try contentFiles(in: directory).count
+    }
+    // PostgreSQL: an interrupted upload is a rolled-back transaction; the store's own
+    // tests check its chunk rows.
+    return 0
+}
