@@ -16,7 +16,8 @@ struct StoreHousekeepingService: Service {
             } catch {
                 logger.error("store housekeeping failed", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: interval)
+            // Wakes at once on SIGTERM/SIGINT, so shutdown never waits for the interval.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 }

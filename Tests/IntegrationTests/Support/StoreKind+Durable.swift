@@ -31,7 +31,8 @@ extension TestStores {
             return TestStores(
                 clients: storage.clients, messages: storage.messages,
                 close: { await storage.shutdown() },
-                directory: nil)
+                directory: nil,
+                schema: schema)
         }
     }
 }

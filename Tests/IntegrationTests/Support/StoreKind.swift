@@ -27,6 +27,8 @@ struct TestStores: Sendable {
     let close: @Sendable () async -> Void
     /// Where the SQLite files live, for tests that look at the disk.
     let directory: URL?
+    /// The PostgreSQL schema, for tests that start a server process on it.
+    var schema: String? = nil
 
     static let logger = Logger(label: "test")
 

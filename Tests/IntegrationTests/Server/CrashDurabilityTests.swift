@@ -1,0 +1,96 @@
+import Domain
+import Foundation
+import Synchronization
+import Testing
+
+/// A 1003 means committed: `kill -9` in the middle of many sends loses no acknowledged
+/// message and duplicates none.
+@Suite("Crash durability", .serialized)
+struct CrashDurabilityTests {
+    static var durableKinds: [StoreKind] { StoreKind.available.filter { $0 != .memory } }
+
+    @Test("acknowledged sends survive kill -9", arguments: durableKinds)
+    func killNine(kind: StoreKind) async throws {
+        let directory = try TestStores.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let arguments = try await storeArguments(kind, directory: directory)
+
+        var server = try ServerProcess(arguments: arguments)
+        let port = server.port
+        let alice = try await register("alice", port: port)
+        let bob = try await register("bob", port: port)
+
+        let log = SendLog()
+        let senders = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        var sequence = 0
+                        while !Task.isCancelled {
+                            let content = Array("w\(worker)-\(sequence)".utf8)
+                            sequence += 1
+                            log.attempted.withLock { _ = $0.insert(content) }
+                            guard let reply = try? Reply(try await RawClient.exchange(Requests.send(alice, to: bob, type: 3, content: content), port: port)) else {
+                                return
+                            }
+                            if reply.code == 1003 { log.acknowledged.withLock { $0.append(content) } }
+                        }
+                    }
+                }
+            }
+        }
+        // Let sends pile up, then kill the server in the middle of them.
+        while log.acknowledged.withLock({ $0.count }) < 300 { try await Task.sleep(for: .milliseconds(20)) }
+        server.kill9()
+        senders.cancel()
+        await senders.value
+
+        server = try ServerProcess(arguments: arguments)
+        var delivered: [[UInt8]] = []
+        while true {
+            let reply = try Reply(try await RawClient.exchange(Requests.pull(bob), port: server.port))
+            #expect(reply.code == 1004)
+            if reply.messages.isEmpty { break }
+            delivered += reply.messages.map(\.content)
+        }
+        #expect(server.terminate() == 0)
+
+        let acked = log.acknowledged.withLock { $0 }
+        let tried = log.attempted.withLock { $0 }
+        #expect(acked.count >= 300)
+        // Exactly once for every acknowledged message; at most once for the rest.
+        #expect(Set(delivered).count == delivered.count, "a message was delivered twice")
+        #expect(Set(acked).isSubset(of: Set(delivered)), "\(Set(acked).subtracting(delivered).count) acknowledged messages lost")
+        #expect(Set(delivered).isSubset(of: tried))
+    }
+
+    private func register(_ name: String, port: Int) async throws -> ClientID {
+        let reply = try Reply(try await RawClient.exchange(Requests.register(name), port: port))
+        guard reply.code == 1000, let id = reply.clientID else { throw TestSetupError("register failed: \(reply.code)") }
+        return id
+    }
+
+    /// `serve` options for a fresh store of `kind`.
+    private func storeArguments(_ kind: StoreKind, directory: URL) async throws -> [String] {
+        switch kind {
+        case .memory:
+            return ["--store", "memory"]
+        case .sqlite:
+            return ["--store", "sqlite", "--sqlite-path", directory.appendingPathComponent("crash.db").path]
+        case .postgres:
+            // A fresh schema, created and migrated here; the server finds it through search_path.
+            let stores = try await TestStores.make(.postgres)
+            let schema = stores.schema ?? "public"
+            await stores.close()
+            guard let url = StoreKind.postgresURL else { throw TestSetupError("no PostgreSQL") }
+            let separator = url.contains("?") ? "&" : "?"
+            return ["--store", "postgres", "--postgres-url", "\(url)\(separator)options=-csearch_path%3D\(schema)"]
+        }
+    }
+}
+
+/// What the senders tried and what the server acknowledged.
+private final class SendLog: Sendable {
+    let acknowledged = Mutex<[[UInt8]]>([])
+    let attempted = Mutex<Set<[UInt8]>>([])
+}
