@@ -12,10 +12,8 @@ struct OpenedStorage: Sendable {
     static func open(_ configuration: StorageConfiguration, limits: ServerLimits, logger: Logger) async throws -> OpenedStorage {
         switch configuration {
         case .memory:
-            return OpenedStorage(
-                clients: InMemoryClientDirectory(),
-                messages: InMemoryMessageStore(inlineLimit: limits.inlineContentLimit),
-                close: {})
+            let messages = InMemoryMessageStore(inlineLimit: limits.inlineContentLimit)
+            return OpenedStorage(clients: InMemoryClientDirectory(), messages: messages, close: { await messages.shutdown() })
         case .sqlite(let path):
             let storage = try await SQLiteStorage.open(path: path, logger: logger, inlineLimit: limits.inlineContentLimit)
             return OpenedStorage(clients: storage.clients, messages: storage.messages, close: { await storage.close() })

@@ -35,9 +35,8 @@ struct TestStores: Sendable {
     static func make(_ kind: StoreKind, inlineLimit: UInt32 = 64 * 1024) async throws -> TestStores {
         switch kind {
         case .memory:
-            return TestStores(
-                clients: InMemoryClientDirectory(), messages: InMemoryMessageStore(inlineLimit: inlineLimit),
-                close: {}, directory: nil)
+            let messages = InMemoryMessageStore(inlineLimit: inlineLimit)
+            return TestStores(clients: InMemoryClientDirectory(), messages: messages, close: { await messages.shutdown() }, directory: nil)
         case .sqlite, .postgres:
             return try await makeDurable(kind, inlineLimit: inlineLimit)
         }

@@ -1,16 +1,23 @@
-import Synchronization
 import Application
 import Domain
+import Foundation
+import Synchronization
 
 /// Messages held in process memory: for tests and for throwaway servers.
 ///
-/// Nothing survives a restart. Contents are kept as the pieces they arrived in, so a
-/// large file is not copied into one contiguous buffer.
+/// Nothing survives a restart. Small contents live in memory; contents that stream in
+/// through `beginUpload` are spilled to files in a private temporary directory, so a
+/// 1 GiB file does not make a 1 GiB process. `shutdown()` removes that directory.
 public actor InMemoryMessageStore: MessageStore {
+    enum Content {
+        case bytes([UInt8])
+        case file(path: String)
+    }
+
     struct Stored {
         let header: MessageHeader
         let id: MessageID
-        var pieces: [[UInt8]]
+        let content: Content
         var claimedBy: UInt64?
     }
 
@@ -19,24 +26,38 @@ public actor InMemoryMessageStore: MessageStore {
     private var nextUpload: UInt64 = 1
     /// Waiting messages by recipient, oldest first.
     private var inboxes: [ClientID: [Stored]] = [:]
-    /// Uploads in progress, by number.
-    private var uploads: [UInt64: (header: MessageHeader, pieces: [[UInt8]], written: UInt64)] = [:]
+    /// Uploads in progress.
+    private var uploads: Set<UInt64> = []
+    private var spillCreated = false
+    /// Where streamed contents are written.
+    let spill: BlobDirectory
     /// Contents larger than this are handed out through `openContent`.
     private let inlineLimit: UInt32
 
     public init(inlineLimit: UInt32 = 64 * 1024) {
         self.inlineLimit = inlineLimit
+        self.spill = BlobDirectory(path: FileManager.default.temporaryDirectory
+            .appendingPathComponent("sealpost-memory-\(UUID().uuidString)").path)
     }
 
-    public func enqueue(_ header: MessageHeader, content: [UInt8]) -> MessageID {
-        store(header, pieces: [content])
+    public func enqueue(_ header: MessageHeader, content: [UInt8]) throws -> MessageID {
+        guard content.count == Int(header.contentSize) else {
+            throw StoreError.sizeMismatch(declared: UInt64(header.contentSize), written: UInt64(content.count))
+        }
+        return store(header, content: .bytes(content))
     }
 
-    public func beginUpload(_ header: MessageHeader) -> any MessageUpload {
+    public func beginUpload(_ header: MessageHeader) async throws -> any MessageUpload {
+        if !spillCreated {
+            try await spill.create()
+            spillCreated = true
+        }
         let number = nextUpload
         nextUpload += 1
-        uploads[number] = (header, [], 0)
-        return Upload(store: self, number: number)
+        let name = "upload-\(number)"
+        let fd = try await spill.createPart(name)
+        uploads.insert(number)
+        return InMemoryUpload(store: self, number: number, header: header, path: spill.partPath(name), fd: fd)
     }
 
     public func claim(for recipient: ClientID, maxBytes: UInt64) -> MessageClaim {
@@ -53,7 +74,8 @@ public actor InMemoryMessageStore: MessageStore {
             if !taken.isEmpty && total + size > maxBytes { break }
             inbox[index].claimedBy = token
             total += size
-            let inline: [UInt8]? = message.header.contentSize <= inlineLimit ? message.pieces.flatMap { $0 } : nil
+            var inline: [UInt8]? = nil
+            if case .bytes(let bytes) = message.content, message.header.contentSize <= inlineLimit { inline = bytes }
             taken.append(Envelope(
                 id: message.id, sender: message.header.sender, kind: message.header.kind,
                 contentSize: message.header.contentSize, inlineContent: inline))
@@ -63,16 +85,28 @@ public actor InMemoryMessageStore: MessageStore {
         return MessageClaim(token: token, recipient: recipient, messages: taken)
     }
 
-    public func openContent(of message: Envelope, in claim: MessageClaim) throws -> any MessageContentReader {
+    public func openContent(of message: Envelope, in claim: MessageClaim) async throws -> any MessageContentReader {
         guard let stored = inboxes[claim.recipient]?.first(where: { $0.id == message.id && $0.claimedBy == claim.token }) else {
             throw StoreError.notFound("message \(message.id) in claim \(claim.token)")
         }
-        return PieceReader(pieces: stored.pieces)
+        switch stored.content {
+        case .bytes(let bytes):
+            return PieceReader(pieces: [bytes])
+        case .file(let path):
+            let fd = try await spill.openPath(path)
+            return BlobContentReader(blobs: spill, fd: fd, chunk: 512 * 1024)
+        }
     }
 
-    public func acknowledge(_ claim: MessageClaim) {
-        inboxes[claim.recipient]?.removeAll { $0.claimedBy == claim.token }
+    public func acknowledge(_ claim: MessageClaim) async {
+        var files: [String] = []
+        inboxes[claim.recipient]?.removeAll { message in
+            guard message.claimedBy == claim.token else { return false }
+            if case .file(let path) = message.content { files.append(path) }
+            return true
+        }
         if inboxes[claim.recipient]?.isEmpty == true { inboxes[claim.recipient] = nil }
+        await spill.remove(files)
     }
 
     public func release(_ claim: MessageClaim) {
@@ -87,50 +121,94 @@ public actor InMemoryMessageStore: MessageStore {
         // Nothing outlives the process, so there is nothing to recover.
     }
 
+    /// Removes every spilled file and the directory: call when the server stops.
+    public func shutdown() async {
+        inboxes = [:]
+        if spillCreated { await spill.removeAll() }
+    }
+
     /// How many uploads are in progress, for tests of cleanup.
     public var pendingUploads: Int { uploads.count }
 
     /// How many messages are stored, claimed or not, for tests.
     public var storedMessages: Int { inboxes.values.reduce(0) { $0 + $1.count } }
 
-    private func store(_ header: MessageHeader, pieces: [[UInt8]]) -> MessageID {
+    private func store(_ header: MessageHeader, content: Content) -> MessageID {
         let id = MessageID(nextID)
         nextID &+= 1
         if nextID == 0 { nextID = 1 }
-        inboxes[header.recipient, default: []].append(Stored(header: header, id: id, pieces: pieces, claimedBy: nil))
+        inboxes[header.recipient, default: []].append(Stored(header: header, id: id, content: content, claimedBy: nil))
         return id
     }
 
-    fileprivate func append(_ chunk: [UInt8], to number: UInt64) throws {
-        guard var upload = uploads[number] else { throw StoreError.notFound("upload \(number)") }
-        upload.written += UInt64(chunk.count)
-        guard upload.written <= UInt64(upload.header.contentSize) else {
-            uploads[number] = nil
-            throw StoreError.sizeMismatch(declared: UInt64(upload.header.contentSize), written: upload.written)
+    fileprivate func finishUpload(_ number: UInt64, header: MessageHeader, path: String?) -> MessageID? {
+        uploads.remove(number)
+        guard let path else { return nil }
+        return store(header, content: .file(path: path))
+    }
+}
+
+/// A content streaming into a spill file of an in-memory store.
+final class InMemoryUpload: MessageUpload {
+    private struct State {
+        var fd: Int32?
+        var written: UInt64 = 0
+    }
+
+    private let store: InMemoryMessageStore
+    private let number: UInt64
+    private let header: MessageHeader
+    private let path: String
+    private let state: Mutex<State>
+
+    init(store: InMemoryMessageStore, number: UInt64, header: MessageHeader, path: String, fd: Int32) {
+        self.store = store
+        self.number = number
+        self.header = header
+        self.path = path
+        self.state = Mutex(State(fd: fd))
+    }
+
+    func write(_ chunk: [UInt8]) async throws {
+        let (fd, offset) = try state.withLock { state -> (Int32, UInt64) in
+            guard let fd = state.fd else { throw StoreError.notFound("upload \(number) is finished") }
+            let offset = state.written
+            state.written += UInt64(chunk.count)
+            guard state.written <= UInt64(header.contentSize) else {
+                throw StoreError.sizeMismatch(declared: UInt64(header.contentSize), written: state.written)
+            }
+            return (fd, offset)
         }
-        upload.pieces.append(chunk)
-        uploads[number] = upload
+        try await store.spill.write(chunk, to: fd, at: offset)
     }
 
-    fileprivate func commit(_ number: UInt64) throws -> MessageID {
-        guard let upload = uploads.removeValue(forKey: number) else { throw StoreError.notFound("upload \(number)") }
-        guard upload.written == UInt64(upload.header.contentSize) else {
-            throw StoreError.sizeMismatch(declared: UInt64(upload.header.contentSize), written: upload.written)
+    func commit() async throws -> MessageID {
+        let (fd, written) = state.withLock { state in
+            defer { state.fd = nil }
+            return (state.fd, state.written)
         }
-        return store(upload.header, pieces: upload.pieces)
+        guard let fd else { throw StoreError.notFound("upload \(number) is finished") }
+        await store.spill.closeWithoutSync(fd)
+        guard written == UInt64(header.contentSize) else {
+            await store.spill.remove([path])
+            _ = await store.finishUpload(number, header: header, path: nil)
+            throw StoreError.sizeMismatch(declared: UInt64(header.contentSize), written: written)
+        }
+        guard let id = await store.finishUpload(number, header: header, path: path) else {
+            throw StoreError.notFound("upload \(number)")
+        }
+        return id
     }
 
-    fileprivate func abort(_ number: UInt64) {
-        uploads[number] = nil
-    }
-
-    private struct Upload: MessageUpload {
-        let store: InMemoryMessageStore
-        let number: UInt64
-
-        func write(_ chunk: [UInt8]) async throws { try await store.append(chunk, to: number) }
-        func commit() async throws -> MessageID { try await store.commit(number) }
-        func abort() async { await store.abort(number) }
+    func abort() async {
+        let fd = state.withLock { state in
+            defer { state.fd = nil }
+            return state.fd
+        }
+        guard let fd else { return }
+        await store.spill.closeWithoutSync(fd)
+        await store.spill.remove([path])
+        _ = await store.finishUpload(number, header: header, path: nil)
     }
 }
 

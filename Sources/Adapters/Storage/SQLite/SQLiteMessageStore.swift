@@ -111,7 +111,7 @@ public final class SQLiteMessageStore: MessageStore {
             return PieceReader(pieces: [bytes])
         }
         let fd = try await SQLiteErrors.mapping { try await blobs.openBlob(blob) }
-        return SQLiteContentReader(blobs: blobs, fd: fd, chunk: Self.readChunk)
+        return BlobContentReader(blobs: blobs, fd: fd, chunk: Self.readChunk)
     }
 
     /// Deletes the messages of `claim` in one transaction, then unlinks their files.

@@ -12,7 +12,7 @@ import Synchronization
 ///
 /// The descriptor stays valid after the file is unlinked, so an acknowledgement racing a
 /// read does not cut the content short.
-final class SQLiteContentReader: MessageContentReader {
+final class BlobContentReader: MessageContentReader {
     private struct State {
         var fd: Int32?
         var offset: UInt64 = 0
@@ -37,7 +37,7 @@ final class SQLiteContentReader: MessageContentReader {
     /// The next piece, or `nil` after the last (the file is then closed).
     func next() async throws -> [UInt8]? {
         guard let (fd, offset) = state.withLock({ state in state.fd.map { ($0, state.offset) } }) else { return nil }
-        let piece = try await SQLiteErrors.mapping { try await blobs.read(from: fd, at: offset, count: chunk) }
+        let piece = try await blobs.read(from: fd, at: offset, count: chunk)
         guard !piece.isEmpty else {
             await close()
             return nil

@@ -8,7 +8,8 @@ import Darwin
 import Application
 import NIOPosix
 
-/// The directory beside the database that holds large message contents, one file each.
+/// A directory that holds large message contents, one file each (beside a SQLite
+/// database, or private to an in-memory store).
 ///
 /// A content being uploaded lives in `<name>.part`; once complete and fsynced it is renamed
 /// to `<name>.blob`, and only then does a database row point at it. Every call does its
@@ -93,6 +94,15 @@ struct BlobDirectory: Sendable {
         try await seal(name, fd: fd)
     }
 
+    /// Opens the file at `file` for reading.
+    func openPath(_ file: String) async throws -> Int32 {
+        try await Self.blocking {
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw Self.failure("open", file) }
+            return fd
+        }
+    }
+
     /// Opens the blob `name` for reading.
     func openBlob(_ name: String) async throws -> Int32 {
         let file = blobPath(name)
@@ -122,6 +132,19 @@ struct BlobDirectory: Sendable {
             bytes.removeSubrange(filled...)
             return bytes
         }
+    }
+
+    /// Closes a descriptor without syncing it: for contents that need not survive a crash.
+    func closeWithoutSync(_ fd: Int32) async {
+        _ = try? await Self.blocking { _ = close(fd) }
+    }
+
+    /// Removes the directory and every file in it.
+    func removeAll() async {
+        let names = (try? await list()) ?? []
+        await remove(names.map { "\(path)/\($0)" })
+        let directory = path
+        _ = try? await Self.blocking { _ = rmdir(directory) }
     }
 
     /// Unlinks `paths`, ignoring files that are already gone. Never throws: a file left
