@@ -71,13 +71,12 @@ struct ServeCommand: AsyncParsableCommand {
                 now: { Date().timeIntervalSince1970 })
             let server = try await SeedServer.bind(configuration: configuration.server, useCases: useCases, logger: logger)
             let address = server.localAddress
-            // One line for scripts to wait on.
+            // One line for scripts to wait on, printed once signals are handled (see the service).
             let line = "sealpost listening on \(address.ipAddress ?? configuration.server.host):\(address.port ?? configuration.server.port) (store: \(configuration.storage.kindName))\n"
-            FileHandle.standardOutput.write(Data(line.utf8))
             let group = ServiceGroup(
                 configuration: .init(
                     services: [
-                        .init(service: SeedServerService(server: server, logger: logger)),
+                        .init(service: SeedServerService(server: server, announcement: line, logger: logger)),
                         .init(service: StoreHousekeepingService(store: storage.messages, interval: .seconds(60), logger: logger)),
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],

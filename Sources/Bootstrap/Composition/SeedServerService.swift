@@ -1,4 +1,5 @@
 import Adapters
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -6,9 +7,13 @@ import ServiceLifecycle
 /// lets the requests in flight finish.
 struct SeedServerService: Service {
     let server: SeedServer
+    /// Printed to standard output when the service starts: by then the service group
+    /// handles SIGTERM/SIGINT, so a script that waits for this line can stop us cleanly.
+    let announcement: String
     let logger: Logger
 
     func run() async throws {
+        FileHandle.standardOutput.write(Data(announcement.utf8))
         try await withGracefulShutdownHandler {
             try await server.run()
         } onGracefulShutdown: {

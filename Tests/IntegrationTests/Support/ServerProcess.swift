@@ -14,10 +14,10 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `sealpost serve ARGUMENTS --port 0` and waits for its "listening" line.
-    init(arguments: [String], workingDirectory: URL? = nil) throws {
+    init(arguments: [String], workingDirectory: URL? = nil, defaults: [String] = ["--host", "127.0.0.1", "--port", "0", "--log-level", "warning"]) throws {
         let process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "warning"] + arguments
+        process.arguments = ["serve"] + defaults + arguments
         if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         let output = Pipe()
         process.standardOutput = output
@@ -38,6 +38,25 @@ final class ServerProcess: @unchecked Sendable {
             throw TestSetupError("unexpected first line: \(text)")
         }
         self.port = port
+        self.firstLine = text
+    }
+
+    /// The line the server printed once it was listening.
+    private(set) var firstLine = ""
+
+    /// Runs `sealpost ARGUMENTS` to completion; returns its status and standard error.
+    static func runToEnd(_ arguments: [String], workingDirectory: URL? = nil) throws -> (status: Int32, stderr: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let data = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
     /// SIGKILL: no chance to flush anything.

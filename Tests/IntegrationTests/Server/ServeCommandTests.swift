@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+
+/// `sealpost serve` as a user runs it: configuration files, overrides, port.info, errors.
+@Suite("serve command")
+struct ServeCommandTests {
+    static let root = ServerProcess.binary.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("each ready configuration file starts its store; flags override the file")
+    func configFiles() async throws {
+        let memory = try ServerProcess(arguments: ["--config", Self.root.appendingPathComponent("config/memory.json").path])
+        #expect(memory.firstLine.hasPrefix("sealpost listening on 127.0.0.1:"))
+        #expect(memory.firstLine.contains("(store: memory)"))
+        let id = try Reply(try await RawClient.exchange(Requests.register("config-user"), port: memory.port))
+        #expect(id.code == 1000)
+        #expect(memory.terminate() == 0)
+
+        let directory = try TestStores.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sqlite = try ServerProcess(
+            arguments: ["--config", Self.root.appendingPathComponent("config/sqlite.json").path],
+            workingDirectory: directory)
+        #expect(sqlite.firstLine.contains("(store: sqlite)"))
+        #expect(sqlite.terminate() == 0)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("sealpost.db").path))
+    }
+
+    @Test("with no arguments: SQLite in ./sealpost.db, on the port of ./port.info when present")
+    func defaults() async throws {
+        let directory = try TestStores.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try freePort()
+        try "\(port)\n".write(to: directory.appendingPathComponent("port.info"), atomically: true, encoding: .utf8)
+        let server = try ServerProcess(arguments: [], workingDirectory: directory, defaults: ["--log-level", "warning"])
+        #expect(server.port == port)
+        #expect(server.firstLine.contains("(store: sqlite)"))
+        #expect(try Reply(try await RawClient.exchange(Requests.register("defaults"), port: port)).code == 1000)
+        #expect(server.terminate() == 0)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("sealpost.db").path))
+    }
+
+    @Test("bad configuration gives a one-line reason and a non-zero exit")
+    func badConfiguration() throws {
+        let directory = try TestStores.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let broken = directory.appendingPathComponent("broken.json")
+        try #"{"storage": {"kind": "mongodb"}}"#.write(to: broken, atomically: true, encoding: .utf8)
+        let cases: [[String]] = [
+            ["serve", "--config", broken.path],
+            ["serve", "--config", directory.appendingPathComponent("missing.json").path],
+            ["serve", "--store", "bogus"],
+            ["serve", "--port", "70000"],
+            ["serve", "--store", "postgres"],
+        ]
+        for arguments in cases {
+            let (status, stderr) = try ServerProcess.runToEnd(arguments, workingDirectory: directory)
+            #expect(status != 0, "\(arguments)")
+            #expect(!stderr.isEmpty, "\(arguments)")
+        }
+        let (_, message) = try ServerProcess.runToEnd(["serve", "--config", broken.path], workingDirectory: directory)
+        #expect(message.contains("storage.kind"))
+    }
+
+    private func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
