@@ -6,6 +6,11 @@ struct SealpostCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sealpost",
         abstract: "End-to-end-encrypted store-and-forward messaging (seed protocol v2).",
-        subcommands: [ServeCommand.self]
+        subcommands: [
+            ServeCommand.self,
+            RegisterCommand.self, WhoAmICommand.self, ListCommand.self, KeyCommand.self,
+            RequestKeyCommand.self, SendKeyCommand.self, SendCommand.self, SendFileCommand.self,
+            InboxCommand.self, MenuCommand.self,
+        ]
     )
 }

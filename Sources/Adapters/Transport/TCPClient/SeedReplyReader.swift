@@ -1,0 +1,51 @@
+import Application
+import NIOCore
+
+/// Reads a reply from a connection's inbound stream, as much as asked and no more held
+/// than one network read.
+struct SeedReplyReader {
+    private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private var pending = ByteBuffer()
+    /// The request being answered, for error messages.
+    let request: String
+
+    init(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, request: String) {
+        iterator = inbound.makeAsyncIterator()
+        self.request = request
+    }
+
+    /// Exactly `count` bytes.
+    ///
+    /// - Throws: `ClientError.malformedReply` when the server closes before they arrive
+    ///   ("truncated"); `ClientError.transport` when the connection fails.
+    mutating func read(exactly count: Int, what: String) async throws -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(count)
+        while out.readableBytes < count {
+            var chunk = try await next(upTo: count - out.readableBytes, what: what)
+            out.writeBuffer(&chunk)
+        }
+        return out
+    }
+
+    /// Between 1 and `maximum` bytes.
+    ///
+    /// - Throws: as `read(exactly:what:)`.
+    mutating func next(upTo maximum: Int, what: String) async throws -> ByteBuffer {
+        if pending.readableBytes == 0 {
+            let incoming: ByteBuffer?
+            do {
+                incoming = try await iterator.next()
+            } catch let error as ClientError {
+                throw error
+            } catch {
+                throw ClientError.transport(request: request, reason: "the connection failed while reading \(what): \(error)")
+            }
+            guard let incoming else {
+                throw ClientError.malformedReply(request: request, reason: "truncated: the server closed the connection in the middle of \(what)")
+            }
+            pending = incoming
+        }
+        return pending.readSlice(length: min(maximum, pending.readableBytes))!
+    }
+}

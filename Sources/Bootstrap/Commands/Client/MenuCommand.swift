@@ -1,0 +1,17 @@
+import Application
+import ArgumentParser
+
+/// `sealpost menu`: the original client's interactive numbered menu.
+struct MenuCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "menu",
+        abstract: "The original client's interactive menu (1 register, 2 list, 3 public key, 4 messages, 5 text, 50 file, 51 request key, 52 send key, 0 exit).")
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        try await ClientRunner.run {
+            await ClientMenu(services: try ClientEnvironment.resolve(options).services()).run()
+        }
+    }
+}

@@ -1,0 +1,17 @@
+import Application
+import ArgumentParser
+
+/// `sealpost request-key NAME`: message type 1.
+struct RequestKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "request-key", abstract: "Ask NAME for a symmetric key (message type 1).")
+
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The other client's name.") var name: String
+
+    func run() async throws {
+        try await ClientRunner.run {
+            let (_, message) = try await RequestKey(ClientEnvironment.resolve(options).services()).run(name: name)
+            ClientRunner.say("key request sent to \(name) (message \(message))")
+        }
+    }
+}

@@ -1,0 +1,17 @@
+import Application
+import ArgumentParser
+
+/// `sealpost whoami`: the name and id of this home's identity.
+struct WhoAmICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "whoami", abstract: "Show this client's name and id.")
+
+    @OptionGroup var options: ClientOptions
+    @Flag(name: .long, help: "Print {\"id\": hex, \"name\": ...}.") var json = false
+
+    func run() async throws {
+        try await ClientRunner.run {
+            let identity = try await WhoAmI(ClientEnvironment.resolve(options).services()).run()
+            ClientRunner.say(json ? JSONText.client(id: identity.id, name: identity.name) : "\(identity.name) \(identity.id.hex)")
+        }
+    }
+}
