@@ -15,7 +15,7 @@ struct CrashDurabilityTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let arguments = try await storeArguments(kind, directory: directory)
 
-        var server = try ServerProcess(arguments: arguments)
+        var server = try await ServerProcess.start(arguments: arguments)
         let port = server.port
         let alice = try await register("alice", port: port)
         let bob = try await register("bob", port: port)
@@ -41,11 +41,11 @@ struct CrashDurabilityTests {
         }
         // Let sends pile up, then kill the server in the middle of them.
         while log.acknowledged.withLock({ $0.count }) < 300 { try await Task.sleep(for: .milliseconds(20)) }
-        server.kill9()
+        await server.kill9()
         senders.cancel()
         await senders.value
 
-        server = try ServerProcess(arguments: arguments)
+        server = try await ServerProcess.start(arguments: arguments)
         var delivered: [[UInt8]] = []
         while true {
             let reply = try Reply(try await RawClient.exchange(Requests.pull(bob), port: server.port))
@@ -53,7 +53,7 @@ struct CrashDurabilityTests {
             if reply.messages.isEmpty { break }
             delivered += reply.messages.map(\.content)
         }
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
 
         let acked = log.acknowledged.withLock { $0 }
         let tried = log.attempted.withLock { $0 }

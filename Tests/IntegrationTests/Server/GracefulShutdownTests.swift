@@ -10,7 +10,7 @@ struct GracefulShutdownTests {
     func finishesInFlight() async throws {
         let directory = try TestStores.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let server = try ServerProcess(arguments: ["--store", "sqlite", "--sqlite-path", directory.appendingPathComponent("g.db").path])
+        let server = try await ServerProcess.start(arguments: ["--store", "sqlite", "--sqlite-path", directory.appendingPathComponent("g.db").path])
         let alice = try Reply(try await RawClient.exchange(Requests.register("alice"), port: server.port)).clientID!
         let request = Requests.send(alice, to: alice, type: 4, content: Array(repeating: 0x42, count: 4 * 1024 * 1024))
 
@@ -27,8 +27,7 @@ struct GracefulShutdownTests {
             return received
         }
         #expect(try Reply(reply).code == 1003)
-        server.process.waitUntilExit()
-        #expect(server.process.terminationStatus == 0)
+        #expect(await server.waitForExit() == 0)
         // New connections are refused once it has stopped.
         await #expect(throws: (any Error).self) { _ = try await RawClient.exchange(Requests.list(alice), port: server.port) }
     }

@@ -8,20 +8,20 @@ struct ServeCommandTests {
 
     @Test("each ready configuration file starts its store; flags override the file")
     func configFiles() async throws {
-        let memory = try ServerProcess(arguments: ["--config", Self.root.appendingPathComponent("config/memory.json").path])
+        let memory = try await ServerProcess.start(arguments: ["--config", Self.root.appendingPathComponent("config/memory.json").path])
         #expect(memory.firstLine.hasPrefix("sealpost listening on 127.0.0.1:"))
         #expect(memory.firstLine.contains("(store: memory)"))
         let id = try Reply(try await RawClient.exchange(Requests.register("config-user"), port: memory.port))
         #expect(id.code == 1000)
-        #expect(memory.terminate() == 0)
+        #expect(await memory.terminate() == 0)
 
         let directory = try TestStores.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let sqlite = try ServerProcess(
+        let sqlite = try await ServerProcess.start(
             arguments: ["--config", Self.root.appendingPathComponent("config/sqlite.json").path],
             workingDirectory: directory)
         #expect(sqlite.firstLine.contains("(store: sqlite)"))
-        #expect(sqlite.terminate() == 0)
+        #expect(await sqlite.terminate() == 0)
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("sealpost.db").path))
     }
 
@@ -31,16 +31,16 @@ struct ServeCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let port = try freePort()
         try "\(port)\n".write(to: directory.appendingPathComponent("port.info"), atomically: true, encoding: .utf8)
-        let server = try ServerProcess(arguments: [], workingDirectory: directory, defaults: ["--log-level", "warning"])
+        let server = try await ServerProcess.start(arguments: [], workingDirectory: directory, defaults: ["--log-level", "warning"])
         #expect(server.port == port)
         #expect(server.firstLine.contains("(store: sqlite)"))
         #expect(try Reply(try await RawClient.exchange(Requests.register("defaults"), port: port)).code == 1000)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("sealpost.db").path))
     }
 
     @Test("bad configuration gives a one-line reason and a non-zero exit")
-    func badConfiguration() throws {
+    func badConfiguration() async throws {
         let directory = try TestStores.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let broken = directory.appendingPathComponent("broken.json")
@@ -53,11 +53,11 @@ struct ServeCommandTests {
             ["serve", "--store", "postgres"],
         ]
         for arguments in cases {
-            let (status, stderr) = try ServerProcess.runToEnd(arguments, workingDirectory: directory)
+            let (status, stderr) = try await ServerProcess.runToEnd(arguments, workingDirectory: directory)
             #expect(status != 0, "\(arguments)")
             #expect(!stderr.isEmpty, "\(arguments)")
         }
-        let (_, message) = try ServerProcess.runToEnd(["serve", "--config", broken.path], workingDirectory: directory)
+        let (_, message) = try await ServerProcess.runToEnd(["serve", "--config", broken.path], workingDirectory: directory)
         #expect(message.contains("storage.kind"))
     }
 

@@ -1,10 +1,17 @@
+import Dispatch
 import Foundation
 
 /// The built `sealpost` binary, run as a separate process, for tests that kill it.
+///
+/// Every blocking wait (reading its output, waiting for it to exit) runs on a Dispatch
+/// thread, never on the Swift cooperative pool: the in-process test servers share that
+/// pool, and blocking it would starve them.
 final class ServerProcess: @unchecked Sendable {
-    // Confined to the test that owns it; only `port` and `pid` are read elsewhere.
+    // `Process` is not Sendable; this object owns it and only reads it after start-up.
     let process: Process
     let port: Int
+    /// The line the server printed once it was listening.
+    let firstLine: String
     var pid: Int32 { process.processIdentifier }
 
     static var binary: URL {
@@ -13,39 +20,66 @@ final class ServerProcess: @unchecked Sendable {
             .appendingPathComponent(".build/debug/sealpost")
     }
 
-    /// Starts `sealpost serve ARGUMENTS --port 0` and waits for its "listening" line.
-    init(arguments: [String], workingDirectory: URL? = nil, defaults: [String] = ["--host", "127.0.0.1", "--port", "0", "--log-level", "warning"]) throws {
+    private init(process: Process, port: Int, firstLine: String) {
+        self.process = process
+        self.port = port
+        self.firstLine = firstLine
+    }
+
+    /// Starts `sealpost serve DEFAULTS ARGUMENTS` and waits for its "listening" line.
+    static func start(
+        arguments: [String], workingDirectory: URL? = nil,
+        defaults: [String] = ["--host", "127.0.0.1", "--port", "0", "--log-level", "warning"]
+    ) async throws -> ServerProcess {
         let process = Process()
-        process.executableURL = Self.binary
+        process.executableURL = binary
         process.arguments = ["serve"] + defaults + arguments
         if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        self.process = process
-        // Read the first line: "sealpost listening on HOST:PORT (store: KIND)".
-        var line = Data()
         let handle = output.fileHandleForReading
-        while !line.contains(UInt8(ascii: "\n")) {
-            let byte = handle.readData(ofLength: 1)
-            if byte.isEmpty { throw TestSetupError("server exited before listening") }
-            line.append(byte)
+        // "sealpost listening on HOST:PORT (store: KIND)"
+        let text = try await offPool { () throws -> String in
+            var line = Data()
+            while !line.contains(UInt8(ascii: "\n")) {
+                let byte = handle.readData(ofLength: 1)
+                if byte.isEmpty { throw TestSetupError("server exited before listening") }
+                line.append(byte)
+            }
+            return String(decoding: line, as: UTF8.self)
         }
-        let text = String(decoding: line, as: UTF8.self)
         guard let portText = text.split(separator: " ").dropFirst(3).first?.split(separator: ":").last,
               let port = Int(portText) else {
             throw TestSetupError("unexpected first line: \(text)")
         }
-        self.port = port
-        self.firstLine = text
+        return ServerProcess(process: process, port: port, firstLine: text)
     }
 
-    /// The line the server printed once it was listening.
-    private(set) var firstLine = ""
+    /// SIGKILL: no chance to flush anything.
+    func kill9() async {
+        kill(process.processIdentifier, SIGKILL)
+        _ = await waitForExit()
+    }
+
+    /// SIGTERM, then wait for the process to end; returns its exit status.
+    func terminate() async -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        return await waitForExit()
+    }
+
+    /// Waits for the process to end; returns its exit status.
+    func waitForExit() async -> Int32 {
+        let process = self.process
+        return (try? await offPool { () -> Int32 in
+            process.waitUntilExit()
+            return process.terminationStatus
+        }) ?? -1
+    }
 
     /// Runs `sealpost ARGUMENTS` to completion; returns its status and standard error.
-    static func runToEnd(_ arguments: [String], workingDirectory: URL? = nil) throws -> (status: Int32, stderr: String) {
+    static func runToEnd(_ arguments: [String], workingDirectory: URL? = nil) async throws -> (status: Int32, stderr: String) {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -54,21 +88,20 @@ final class ServerProcess: @unchecked Sendable {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let data = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let handle = errors.fileHandleForReading
+        return try await offPool {
+            let data = handle.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
     }
+}
 
-    /// SIGKILL: no chance to flush anything.
-    func kill9() {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    /// SIGTERM, then wait for a clean exit; returns the exit status.
-    func terminate() -> Int32 {
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        return process.terminationStatus
+/// Runs blocking work on a Dispatch thread and awaits its result.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try work() })
+        }
     }
 }

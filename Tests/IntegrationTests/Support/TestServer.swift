@@ -16,7 +16,7 @@ struct TestServer: Sendable {
     static func with<T: Sendable>(
         _ stores: TestStores,
         limits: ServerLimits = ServerLimits(),
-        configuration: SeedServerConfiguration = SeedServerConfiguration(host: "127.0.0.1", port: 0),
+        configuration: SeedServerConfiguration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 60),
         _ body: @Sendable (TestServer) async throws -> T
     ) async throws -> T {
         var logger = Logger(label: "test-server")
