@@ -29,16 +29,20 @@ struct BadInputTests {
                 ("key request with content", Requests.send(alice, to: alice, type: 1, content: [1])),
                 ("pull by an unregistered id", Requests.pull(stranger)),
                 ("unknown request code", Requests.header(alice, code: 105, size: 0)),
-                ("list with a payload", Requests.header(alice, code: 101, size: 3) + [1, 2, 3]),
             ]
             for (what, bytes) in cases {
                 let reply = try await RawClient.exchange(bytes, port: server.port)
                 #expect(reply == [2, 0x28, 0x23, 0, 0, 0, 0], "\(what)")
             }
-            // Sizes that disagree with the content.
+            // Malformed requests refused from their header: the server answers 9000 and
+            // closes; bytes it never read may turn that close into a reset, which the
+            // issue allows ("9000 or a close").
             var lying = Requests.send(alice, to: alice, type: 3, content: [1, 2, 3, 4])
             lying[18] = 200
-            #expect(try await RawClient.exchange(lying, port: server.port) == [2, 0x28, 0x23, 0, 0, 0, 0])
+            for (what, bytes) in [("sizes that disagree", lying), ("list with a payload", Requests.header(alice, code: 101, size: 3) + [1, 2, 3])] {
+                let reply = (try? await RawClient.exchange(bytes, port: server.port)) ?? []
+                #expect(reply.isEmpty || reply == [2, 0x28, 0x23, 0, 0, 0, 0], "\(what)")
+            }
             // Nothing of the above was stored.
             #expect(try await server.request(Requests.pull(alice)).payload.isEmpty)
         }
@@ -52,7 +56,10 @@ struct BadInputTests {
             let alice = try await server.register("alice")
             // A send declaring 4 GiB, then nothing.
             let send = Requests.header(alice, code: 103, size: .max) + alice.bytes + [4] + [0xff, 0xff, 0xff, 0xff]
-            #expect(try await RawClient.exchange(send, port: server.port) == [2, 0x28, 0x23, 0, 0, 0, 0])
+            let started = ContinuousClock.now
+            let reply = (try? await RawClient.exchange(send, port: server.port)) ?? []
+            #expect(reply.isEmpty || reply == [2, 0x28, 0x23, 0, 0, 0, 0])
+            #expect(ContinuousClock.now - started < .seconds(5))
             // A register declaring 4 GiB, then nothing.
             #expect(try await RawClient.exchange(Requests.header(.zero, code: 100, size: .max), port: server.port) == [2, 0x28, 0x23, 0, 0, 0, 0])
         }
@@ -79,7 +86,8 @@ struct BadInputTests {
                 let count = Int.random(in: 1...600, using: &generator)
                 var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
                 if round % 2 == 0 && bytes.count > 17 { bytes[17] = UInt8.random(in: 100...104, using: &generator) }
-                let reply = try await RawClient.exchange(bytes, port: server.port)
+                // A reset counts as a close: the server may close with garbage still unread.
+                let reply = (try? await RawClient.exchange(bytes, port: server.port)) ?? []
                 #expect(reply.isEmpty || reply == [2, 0x28, 0x23, 0, 0, 0, 0] || reply.first == 2, "round \(round)")
             }
             // Still serving.
@@ -131,15 +139,26 @@ struct BadInputTests {
         let stores = try await TestStores.make(.memory)
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, maxConnections: 2, idleTimeoutSeconds: 30)
         try await TestServer.with(stores, configuration: configuration) { server in
-            let holders = try await [RawClient.connect(port: server.port), RawClient.connect(port: server.port)]
-            for _ in 0..<100 where server.server.openConnections < 2 {
-                try await Task.sleep(for: .milliseconds(20))
+            let first = try await RawClient.connect(port: server.port)
+            let second = try await RawClient.connect(port: server.port)
+            // An async channel must be finished before it goes away: close both however
+            // the checks below end.
+            let refused: [UInt8]
+            do {
+                for _ in 0..<100 where server.server.openConnections < 2 {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(server.server.openConnections == 2)
+                // The third is closed without a reply.
+                refused = (try? await RawClient.exchange(Requests.register("third"), port: server.port)) ?? []
+            } catch {
+                try? await first.executeThenClose { _, _ in }
+                try? await second.executeThenClose { _, _ in }
+                throw error
             }
-            #expect(server.server.openConnections == 2)
-            // The third is closed without a reply.
-            let refused = try await RawClient.exchange(Requests.register("third"), port: server.port)
             #expect(refused.isEmpty)
-            for holder in holders { try await holder.channel.close() }
+            try await first.executeThenClose { _, _ in }
+            try await second.executeThenClose { _, _ in }
             var served = false
             for _ in 0..<50 where !served {
                 try await Task.sleep(for: .milliseconds(50))

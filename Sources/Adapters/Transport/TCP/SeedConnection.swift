@@ -18,7 +18,9 @@ struct SeedConnection: Sendable {
     func serve(_ connection: NIOAsyncChannel<SeedRequestPart, Never>) async {
         let channel = connection.channel
         var logger = self.logger
-        logger[metadataKey: "peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
+        // Metadata is rendered only when something is logged: nothing is formatted on the
+        // fast path.
+        if let peer = channel.remoteAddress { logger[metadataKey: "peer"] = .stringConvertible(peer) }
         do {
             try await connection.executeThenClose { inbound in
                 var parts = inbound.makeAsyncIterator()
@@ -40,8 +42,8 @@ struct SeedConnection: Sendable {
         let allocator = channel.allocator
         switch part {
         case .complete(let request):
-            logger[metadataKey: "client"] = "\(request.header.clientID)"
-            logger[metadataKey: "code"] = "\(request.header.code.rawValue)"
+            logger[metadataKey: "client"] = .stringConvertible(request.header.clientID)
+            logger[metadataKey: "code"] = .stringConvertible(request.header.code.rawValue)
             switch request {
             case .register(_, let nameField, let publicKey):
                 let name = try ClientName(field: nameField.readableBytesView)
@@ -64,8 +66,8 @@ struct SeedConnection: Sendable {
                 try await pull(for: header.clientID, channel: channel, logger: logger)
             }
         case .sendHead(let header, let message):
-            logger[metadataKey: "client"] = "\(header.clientID)"
-            logger[metadataKey: "code"] = "\(header.code.rawValue)"
+            logger[metadataKey: "client"] = .stringConvertible(header.clientID)
+            logger[metadataKey: "code"] = .stringConvertible(header.code.rawValue)
             try await useCases.send.admit(message)
             let id = try await receiveUpload(message, parts: &parts)
             logger.debug("stored streamed content", metadata: ["message": "\(id)", "bytes": "\(message.contentSize)"])
