@@ -6,6 +6,6 @@ struct SealpostCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sealpost",
         abstract: "End-to-end-encrypted store-and-forward messaging (seed protocol v2).",
-        subcommands: [ServeCommand.self]
+        subcommands: [ServeCommand.self, BenchCommand.self]
     )
 }
