@@ -48,8 +48,16 @@ public struct BlockingSeedAddress: Sendable, CustomStringConvertible {
             throw BlockingSeedSocketError.badAddress(text)
         }
         defer { freeaddrinfo(result) }
-        self.family = first.pointee.ai_family
-        self.storage = Array(UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
+        // Prefer IPv4: "localhost" often resolves to ::1 first while servers here listen
+        // on 127.0.0.1.
+        var chosen = first
+        var next: UnsafeMutablePointer<addrinfo>? = first
+        while let candidate = next {
+            if candidate.pointee.ai_family == AF_INET { chosen = candidate; break }
+            next = candidate.pointee.ai_next
+        }
+        self.family = chosen.pointee.ai_family
+        self.storage = Array(UnsafeRawBufferPointer(start: chosen.pointee.ai_addr, count: Int(chosen.pointee.ai_addrlen)))
         self.description = text
     }
 
