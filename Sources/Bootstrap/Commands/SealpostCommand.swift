@@ -11,6 +11,7 @@ struct SealpostCommand: AsyncParsableCommand {
             RegisterCommand.self, WhoAmICommand.self, ListCommand.self, KeyCommand.self,
             RequestKeyCommand.self, SendKeyCommand.self, SendCommand.self, SendFileCommand.self,
             InboxCommand.self, MenuCommand.self,
+            BenchCommand.self,
         ]
     )
 }

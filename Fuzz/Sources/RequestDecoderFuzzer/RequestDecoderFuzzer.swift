@@ -1,0 +1,155 @@
+import Domain
+import NIOCore
+import NIOEmbedded
+import SeedWire
+
+// libFuzzer target for `SeedRequestDecoder`, driven the way the server drives it: through
+// `ByteToMessageHandler` on a channel, the bytes arriving in pieces, then end of input.
+//
+// Input layout: byte 0 chooses the decoder's limits and seeds the piece sizes; the rest is
+// what the peer sends. Seed corpus files are requests with a 0x00 byte in front.
+//
+// Invariants checked on every input (a violation traps, which libFuzzer reports):
+// - the decoder never yields more bytes than it was given;
+// - a `.complete` or a `.sendHead` comes first and nothing follows a `.complete`;
+// - streamed pieces follow a `.sendHead`, never exceed its declared content size, and
+//   exactly the piece that reaches the size is flagged last;
+// - whole payloads have exactly their declared sizes;
+// - only `SeedDecodeError` (or the handler's own error-state error) is ever thrown.
+// Allocations of a claimed size are caught by running with `-malloc_limit_mb`.
+
+/// The limits the fuzzer picks from: the server's defaults, and small ones that push
+/// ordinary sizes into the streaming path and past the maximum.
+private let limits: [(maxPayload: UInt32, inline: UInt32)] = [
+    (1 << 30, 64 * 1024),
+    (1 << 30, 0),
+    (300, 21),
+    (64, 16),
+]
+
+/// libFuzzer's entry point for a program that owns `main`.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+) -> CInt
+
+/// SwiftPM links an executable target's `main` to `<module>_main` (so tests can link the
+/// module), which keeps libFuzzer's own `main` out; this hands control to libFuzzer.
+@_cdecl("RequestDecoderFuzzer_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    var argc = argc
+    var argv = argv
+    return runFuzzerDriver(&argc, &argv, { data, size in fuzzRequestDecoder(data, size) })
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzRequestDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard size > 0 else { return 0 }
+    let control = data[0]
+    let input = UnsafeBufferPointer(start: data + 1, count: size - 1)
+    let limit = limits[Int(control & 3)]
+    var pieceSeed = UInt64(control >> 2) &+ 0x9E37_79B9_7F4A_7C15
+
+    let channel = EmbeddedChannel()
+    let decoder = SeedRequestDecoder(maxPayload: limit.maxPayload, inlineLimit: limit.inline)
+    try! channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
+    var checker = PartChecker(inputSize: input.count)
+
+    var offset = 0
+    var failed = false
+    while offset < input.count, !failed {
+        // Piece sizes 1...64, or occasionally everything left.
+        pieceSeed = pieceSeed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        let roll = Int(truncatingIfNeeded: pieceSeed >> 33)
+        let length = roll % 8 == 0 ? input.count - offset : min(1 + roll % 64, input.count - offset)
+        let piece = ByteBuffer(bytes: UnsafeBufferPointer(rebasing: input[offset..<offset + length]))
+        offset += length
+        do {
+            try channel.writeInbound(piece)
+        } catch {
+            checker.expectDecodeError(error)
+            failed = true
+        }
+        checker.drain(channel)
+    }
+    // End of input: the peer half-closes (decodeLast with seenEOF), then the channel closes.
+    if !failed {
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        do { try channel.throwIfErrorCaught() } catch { checker.expectDecodeError(error) }
+        checker.drain(channel)
+    }
+    do {
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    } catch {
+        checker.expectDecodeError(error)
+    }
+    checker.drain(channel)
+    return 0
+}
+
+/// Follows the parts the decoder yields and traps on any broken invariant.
+struct PartChecker {
+    let inputSize: Int
+    var yieldedBytes = 0
+    var sawComplete = false
+    var streaming: (declared: UInt64, received: UInt64)?
+    var streamEnded = false
+
+    init(inputSize: Int) {
+        self.inputSize = inputSize
+    }
+
+    mutating func drain(_ channel: EmbeddedChannel) {
+        while let part = try? channel.readInbound(as: SeedRequestPart.self) {
+            check(part)
+        }
+    }
+
+    mutating func check(_ part: SeedRequestPart) {
+        precondition(!sawComplete, "a part after a complete request")
+        precondition(!streamEnded, "a part after the last content piece")
+        switch part {
+        case .complete(let request):
+            precondition(streaming == nil, "a complete request in the middle of a stream")
+            sawComplete = true
+            yieldedBytes += 22 + Int(request.header.payloadSize)
+            switch request {
+            case .register(let header, let name, let key):
+                precondition(header.payloadSize == 415 && name.readableBytes == 255 && key.readableBytes == 160)
+            case .listClients(let header), .pull(let header):
+                precondition(header.payloadSize == 0)
+            case .publicKey(let header, _):
+                precondition(header.payloadSize == 16)
+            case .send(let header, let message, let content):
+                precondition(UInt64(header.payloadSize) == 21 + UInt64(message.contentSize))
+                precondition(content.readableBytes == Int(message.contentSize), "inline content differs from its declared size")
+            }
+        case .sendHead(let header, let message):
+            precondition(streaming == nil, "a second send head")
+            precondition(UInt64(header.payloadSize) == 21 + UInt64(message.contentSize))
+            precondition(message.contentSize > 0, "an empty content announced as a stream")
+            streaming = (UInt64(message.contentSize), 0)
+            yieldedBytes += 22 + 21
+        case .content(let piece, let isLast):
+            guard var stream = streaming else { preconditionFailure("content without a send head") }
+            stream.received += UInt64(piece.readableBytes)
+            precondition(stream.received <= stream.declared, "more content bytes than declared")
+            precondition(isLast == (stream.received == stream.declared), "isLast does not match the declared size")
+            streaming = stream
+            streamEnded = isLast
+            yieldedBytes += piece.readableBytes
+        }
+        precondition(yieldedBytes <= inputSize, "the decoder yielded more bytes than it was given")
+    }
+
+    func expectDecodeError(_ error: any Error) {
+        switch error {
+        case is SeedDecodeError, is ByteToMessageDecoderError:
+            return
+        default:
+            preconditionFailure("unexpected error type: \(error)")
+        }
+    }
+}
