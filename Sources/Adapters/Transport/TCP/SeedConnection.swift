@@ -3,7 +3,7 @@ import Domain
 import Logging
 import NIOCore
 
-/// Serves the one request of one connection: decode, run the use case, reply, close.
+/// Serves the one request of one connection: run the use case, reply, close.
 ///
 /// Replies are written straight to the channel so that each write's completion is
 /// known: a pull's messages are acknowledged only after the last byte of the reply was
@@ -13,92 +13,92 @@ struct SeedConnection: Sendable {
     let configuration: SeedServerConfiguration
     let logger: Logger
 
-    typealias Parts = NIOAsyncChannelInboundStream<SeedRequestPart>.AsyncIterator
+    /// Serves a request that arrived whole, then closes the connection.
+    func serve(_ request: SeedRequest, channel: any Channel) async {
+        var logger = connectionLogger(channel)
+        do {
+            try await respond(to: request, channel: channel, logger: &logger)
+        } catch {
+            await refuseQuietly(error, channel: channel, logger: logger)
+        }
+        try? await channel.close()
+    }
 
-    func serve(_ connection: NIOAsyncChannel<SeedRequestPart, Never>) async {
-        let channel = connection.channel
+    /// Serves a send whose content streams in through `pieces`, then closes the connection.
+    func serveUpload(_ header: SeedRequestHeader, _ message: MessageHeader, pieces: ContentPipe, channel: any Channel) async {
+        var logger = connectionLogger(channel)
+        logger[metadataKey: "client"] = .stringConvertible(header.clientID)
+        logger[metadataKey: "code"] = .stringConvertible(header.code.rawValue)
+        do {
+            try await useCases.send.admit(message)
+            let id = try await receiveUpload(message, pieces: pieces)
+            logger.debug("stored streamed content", metadata: ["message": "\(id)", "bytes": "\(message.contentSize)"])
+            try await channel.writeAndFlush(SeedResponse.sent(to: message.recipient, id: id, allocator: channel.allocator))
+        } catch {
+            await refuseQuietly(error, channel: channel, logger: logger)
+        }
+        try? await channel.close()
+    }
+
+    /// Answers a request that could not be decoded, then closes the connection.
+    func serveUndecodable(_ error: any Error, channel: any Channel) async {
+        await refuseQuietly(error, channel: channel, logger: connectionLogger(channel))
+        try? await channel.close()
+    }
+
+    private func connectionLogger(_ channel: any Channel) -> Logger {
         var logger = self.logger
         // Metadata is rendered only when something is logged: nothing is formatted on the
         // fast path.
         if let peer = channel.remoteAddress { logger[metadataKey: "peer"] = .stringConvertible(peer) }
-        do {
-            try await connection.executeThenClose { inbound in
-                var parts = inbound.makeAsyncIterator()
-                do {
-                    guard let first = try await parts.next() else { return }
-                    try await respond(to: first, parts: &parts, channel: channel, logger: &logger)
-                } catch {
-                    try await refuse(error, channel: channel, logger: logger)
-                }
-            }
-        } catch {
-            // The peer went away while we wrote (the original client resets after
-            // reading 4 bytes of a 1003). What was stored stays stored.
-            logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
-        }
+        return logger
     }
 
-    private func respond(to part: SeedRequestPart, parts: inout Parts, channel: any Channel, logger: inout Logger) async throws {
+    private func respond(to request: SeedRequest, channel: any Channel, logger: inout Logger) async throws {
         let allocator = channel.allocator
-        switch part {
-        case .complete(let request):
-            logger[metadataKey: "client"] = .stringConvertible(request.header.clientID)
-            logger[metadataKey: "code"] = .stringConvertible(request.header.code.rawValue)
-            switch request {
-            case .register(_, let nameField, let publicKey):
-                let name = try ClientName(field: nameField.readableBytesView)
-                let key = try PublicKey(bytes: Array(publicKey.readableBytesView))
-                let id = try await useCases.register(name: name, publicKey: key)
-                logger.debug("registered", metadata: ["name": "\(name)", "id": "\(id)"])
-                try await channel.writeAndFlush(SeedResponse.registered(id, allocator: allocator))
-            case .listClients(let header):
-                let clients = try await useCases.listClients(requester: header.clientID)
-                try await channel.writeAndFlush(SeedResponse.clients(clients, allocator: allocator))
-            case .publicKey(let header, let target):
-                let client = try await useCases.lookUpPublicKey(requester: header.clientID, target: target)
-                try await channel.writeAndFlush(SeedResponse.publicKey(of: client, allocator: allocator))
-            case .send(_, let message, let content):
-                try await useCases.send.admit(message)
-                let id = try await useCases.send.deliver(message, content: Array(content.readableBytesView))
-                logger.debug("stored", metadata: ["message": "\(id)", "to": "\(message.recipient)"])
-                try await channel.writeAndFlush(SeedResponse.sent(to: message.recipient, id: id, allocator: allocator))
-            case .pull(let header):
-                try await pull(for: header.clientID, channel: channel, logger: logger)
-            }
-        case .sendHead(let header, let message):
-            logger[metadataKey: "client"] = .stringConvertible(header.clientID)
-            logger[metadataKey: "code"] = .stringConvertible(header.code.rawValue)
+        logger[metadataKey: "client"] = .stringConvertible(request.header.clientID)
+        logger[metadataKey: "code"] = .stringConvertible(request.header.code.rawValue)
+        switch request {
+        case .register(_, let nameField, let publicKey):
+            let name = try ClientName(field: nameField.readableBytesView)
+            let key = try PublicKey(bytes: Array(publicKey.readableBytesView))
+            let id = try await useCases.register(name: name, publicKey: key)
+            logger.debug("registered", metadata: ["name": "\(name)", "id": "\(id)"])
+            try await channel.writeAndFlush(SeedResponse.registered(id, allocator: allocator))
+        case .listClients(let header):
+            let clients = try await useCases.listClients(requester: header.clientID)
+            try await channel.writeAndFlush(SeedResponse.clients(clients, allocator: allocator))
+        case .publicKey(let header, let target):
+            let client = try await useCases.lookUpPublicKey(requester: header.clientID, target: target)
+            try await channel.writeAndFlush(SeedResponse.publicKey(of: client, allocator: allocator))
+        case .send(_, let message, let content):
             try await useCases.send.admit(message)
-            let id = try await receiveUpload(message, parts: &parts)
-            logger.debug("stored streamed content", metadata: ["message": "\(id)", "bytes": "\(message.contentSize)"])
+            let id = try await useCases.send.deliver(message, content: Array(content.readableBytesView))
+            logger.debug("stored", metadata: ["message": "\(id)", "to": "\(message.recipient)"])
             try await channel.writeAndFlush(SeedResponse.sent(to: message.recipient, id: id, allocator: allocator))
-        case .content:
-            // The decoder emits these only after a sendHead.
-            throw SeedDecodeError.truncated(missing: 0)
+        case .pull(let header):
+            try await pull(for: header.clientID, channel: channel, logger: logger)
         }
     }
 
     /// Streams a large content from the socket into the store, in bounded pieces.
-    private func receiveUpload(_ message: MessageHeader, parts: inout Parts) async throws -> MessageID {
+    private func receiveUpload(_ message: MessageHeader, pieces: ContentPipe) async throws -> MessageID {
         let upload = try await useCases.send.beginUpload(message)
         do {
             var pending: [UInt8] = []
             pending.reserveCapacity(configuration.uploadChunkSize)
-            var finished = false
-            while !finished, let part = try await parts.next() {
-                switch part {
-                case .content(let piece, let isLast):
-                    pending.append(contentsOf: piece.readableBytesView)
-                    if pending.count >= configuration.uploadChunkSize {
-                        try await upload.write(pending)
-                        pending.removeAll(keepingCapacity: true)
-                    }
-                    finished = isLast
-                case .complete, .sendHead:
-                    throw SeedDecodeError.truncated(missing: 0)
+            var received: UInt64 = 0
+            while let piece = try await pieces.next() {
+                received += UInt64(piece.readableBytes)
+                pending.append(contentsOf: piece.readableBytesView)
+                if pending.count >= configuration.uploadChunkSize {
+                    try await upload.write(pending)
+                    pending.removeAll(keepingCapacity: true)
                 }
             }
-            guard finished else { throw SeedDecodeError.truncated(missing: 0) }
+            guard received == UInt64(message.contentSize) else {
+                throw SeedDecodeError.truncated(missing: UInt64(message.contentSize) - received)
+            }
             if !pending.isEmpty { try await upload.write(pending) }
             return try await upload.commit()
         } catch {
@@ -165,6 +165,17 @@ struct SeedConnection: Sendable {
         }
         try await useCases.pull.complete(claim)
         logger.debug("delivered", metadata: ["messages": "\(claim.messages.count)"])
+    }
+
+    /// Refuses, ignoring a peer that is already gone.
+    private func refuseQuietly(_ error: any Error, channel: any Channel, logger: Logger) async {
+        do {
+            try await refuse(error, channel: channel, logger: logger)
+        } catch {
+            // The peer went away (the original client resets after reading 4 bytes of a
+            // 1003). What was stored stays stored.
+            logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The one place where failures become the protocol's 9000.

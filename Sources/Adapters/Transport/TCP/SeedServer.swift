@@ -6,26 +6,20 @@ import Synchronization
 
 /// The seed protocol over TCP: accepts connections and serves one request on each.
 ///
-/// `bind` listens; `run` accepts until `close`, then waits for the requests in flight
-/// to finish, so a shutdown never cuts a reply short.
+/// Each connection's pipeline is `IdleStateHandler` → `IdleTimeoutHandler` →
+/// `ByteToMessageHandler(SeedRequestDecoder)` → `SeedRequestHandler`. `bind` listens;
+/// `run` waits until `close`, then for the connections in flight to finish, so a
+/// shutdown never cuts a reply short.
 public final class SeedServer: Sendable {
     /// The address the server listens on (with the real port when bound to port 0).
     public let localAddress: SocketAddress
-    private let listener: NIOAsyncChannel<NIOAsyncChannel<SeedRequestPart, Never>, Never>
-    private let connection: SeedConnection
-    private let configuration: SeedServerConfiguration
-    private let logger: Logger
-    private let open = Atomic<Int>(0)
+    private let listener: any Channel
+    private let counter: ConnectionCounter
 
-    private init(
-        listener: NIOAsyncChannel<NIOAsyncChannel<SeedRequestPart, Never>, Never>,
-        connection: SeedConnection, configuration: SeedServerConfiguration, logger: Logger
-    ) throws {
+    private init(listener: any Channel, counter: ConnectionCounter) throws {
         self.listener = listener
-        self.connection = connection
-        self.configuration = configuration
-        self.logger = logger
-        guard let address = listener.channel.localAddress else {
+        self.counter = counter
+        guard let address = listener.localAddress else {
             throw ChannelError.unknownLocalAddress
         }
         self.localAddress = address
@@ -40,53 +34,69 @@ public final class SeedServer: Sendable {
     ) async throws -> SeedServer {
         let limits = useCases.limits
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeoutSeconds * 1_000_000_000))
+        let connection = SeedConnection(useCases: useCases, configuration: configuration, logger: logger)
+        let counter = ConnectionCounter()
+        let maxConnections = configuration.maxConnections
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(host: configuration.host, port: configuration.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
+            .childChannelInitializer { channel in
+                guard counter.open(limit: maxConnections) else {
+                    logger.warning("connection limit reached; closing new connection", metadata: ["limit": "\(maxConnections)"])
+                    return channel.close()
+                }
+                let served: @Sendable () -> Void = { counter.close() }
+                return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(IdleStateHandler(allTimeout: idle))
                     try pipeline.addHandler(IdleTimeoutHandler(logger: logger))
                     try pipeline.addHandler(ByteToMessageHandler(
                         SeedRequestDecoder(maxPayload: limits.maxPayload, inlineLimit: limits.inlineContentLimit)))
-                    return try NIOAsyncChannel<SeedRequestPart, Never>(
-                        wrappingChannelSynchronously: channel,
-                        configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8)))
+                    try pipeline.addHandler(SeedRequestHandler(connection: connection, served: served))
                 }
             }
-        let connection = SeedConnection(useCases: useCases, configuration: configuration, logger: logger)
-        return try SeedServer(listener: listener, connection: connection, configuration: configuration, logger: logger)
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        return try SeedServer(listener: listener, counter: counter)
     }
 
-    /// Accepts connections until `close()`, then waits for open connections to finish.
+    /// Returns once `close()` was called and every connection has been served.
     public func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            try await listener.executeThenClose { inbound in
-                for try await client in inbound {
-                    let count = open.wrappingAdd(1, ordering: .relaxed).newValue
-                    if count > configuration.maxConnections {
-                        open.wrappingSubtract(1, ordering: .relaxed)
-                        logger.warning("connection limit reached; closing new connection", metadata: ["limit": "\(configuration.maxConnections)"])
-                        client.channel.close(promise: nil)
-                        continue
-                    }
-                    group.addTask {
-                        await self.connection.serve(client)
-                        self.open.wrappingSubtract(1, ordering: .relaxed)
-                    }
-                }
-            }
+        try await listener.closeFuture.get()
+        while counter.current > 0 {
+            try? await Task.sleep(for: .milliseconds(20))
         }
     }
 
     /// Stops accepting. `run()` returns once the connections in flight are done.
     public func close() {
-        listener.channel.close(promise: nil)
+        listener.close(promise: nil)
     }
 
     /// Connections being served right now.
-    public var openConnections: Int { open.load(ordering: .relaxed) }
+    public var openConnections: Int { counter.current }
+}
+
+/// Counts open connections against the configured limit.
+final class ConnectionCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// Takes a place, or returns `false` when `limit` are taken.
+    func open(limit: Int) -> Bool {
+        let now = count.wrappingAdd(1, ordering: .relaxed).newValue
+        if now > limit {
+            count.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    /// Gives a place back.
+    func close() {
+        count.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    var current: Int { count.load(ordering: .relaxed) }
 }
