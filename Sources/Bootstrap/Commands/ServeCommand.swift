@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// `sealpost serve`: runs the server.
@@ -55,6 +56,10 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Run Swift tasks on the NIO event loops: a request then moves between its
+        // connection and its use case without waking another thread. Blocking calls
+        // (SQLite, libpq, files) still run on their own thread pools, never here.
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let configuration = try resolveConfiguration()
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in

@@ -53,7 +53,13 @@ struct ServerFlowTests {
         try await TestServer.with(stores) { server in
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
-            let content = (0..<(9 * 1024 * 1024 + 123)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+            // A 4093-byte block (a prime, so it never lines up with a piece boundary) repeated:
+            // cheap to build, and any misplaced piece changes the bytes.
+            let block = (0..<4093).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+            let size = 9 * 1024 * 1024 + 123
+            var content: [UInt8] = []
+            content.reserveCapacity(size)
+            while content.count < size { content += block.prefix(size - content.count) }
             let sent = try await server.request(Requests.send(alice, to: bob, type: 4, content: content))
             #expect(sent.code == 1003)
             let pulled = try await server.request(Requests.pull(bob))
