@@ -59,7 +59,8 @@ struct ServeCommand: AsyncParsableCommand {
         // Run Swift tasks on the NIO event loops: a request then moves between its
         // connection and its use case without waking another thread. Blocking calls
         // (SQLite, libpq, files) still run on their own thread pools, never here.
-        let tasksOnEventLoops = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        let tasksOnEventLoops = ProcessInfo.processInfo.environment["SEALPOST_DEFAULT_EXECUTOR"] == nil
+            && NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let configuration = try resolveConfiguration()
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in

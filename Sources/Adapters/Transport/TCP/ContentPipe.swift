@@ -8,8 +8,8 @@ final class ContentPipe: Sendable {
     typealias Waiter = CheckedContinuation<(ByteBuffer?, Bool), any Error>
 
     private struct State {
-        var pieces: [ByteBuffer] = []
-        var head = 0
+        /// Pieces not yet taken; a ring, so taken pieces are released at once.
+        var pieces = CircularBuffer<ByteBuffer>(initialCapacity: 16)
         var bytes = 0
         var finished = false
         var failure: (any Error)?
@@ -65,14 +65,8 @@ final class ContentPipe: Sendable {
     func next() async throws -> ByteBuffer? {
         let (piece, resume) = try await withCheckedThrowingContinuation { (continuation: Waiter) in
             let outcome: Result<(ByteBuffer?, Bool), any Error>? = state.withLock { state in
-                if state.head < state.pieces.count {
-                    let piece = state.pieces[state.head]
-                    state.head += 1
+                if let piece = state.pieces.popFirst() {
                     state.bytes -= piece.readableBytes
-                    if state.head == state.pieces.count {
-                        state.pieces.removeAll(keepingCapacity: true)
-                        state.head = 0
-                    }
                     var resume = false
                     if state.paused && state.bytes < lowWatermark {
                         state.paused = false
