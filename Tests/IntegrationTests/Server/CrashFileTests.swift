@@ -14,9 +14,9 @@ struct CrashFileTests {
 
     /// The upload declares this much and is killed after about `uploadBeforeKill` of it.
     static let uploadSize = 128 * 1024 * 1024
-    static let uploadBeforeKill = 40 * 1024 * 1024
+    static let uploadBeforeKill = 32 * 1024 * 1024
     /// The message being pulled when the server dies.
-    static let pulledSize = 24 * 1024 * 1024 + 17
+    static let pulledSize = 16 * 1024 * 1024 + 17
 
     @Test("kill -9 mid-upload and mid-pull: no half file, nothing lost, nothing leaked", arguments: durableKinds)
     func killDuringTransfers(kind: StoreKind) async throws {
