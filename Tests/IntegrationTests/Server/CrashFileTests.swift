@@ -88,7 +88,7 @@ struct CrashFileTests {
         #expect(carols.messages.count == 1)
         if let message = carols.messages.first {
             #expect(message.type == 4 && message.from == alice)
-            #expect(message.content.count == pulled.count && Self.same(message.content, pulled), "the file came back changed")
+            #expect(message.content.count == pulled.count && Bytes.same(message.content, pulled), "the file came back changed")
         }
         #expect(try await server.request(Requests.pull(carol)).messages.isEmpty, "delivered twice")
 
@@ -115,11 +115,6 @@ struct CrashFileTests {
             bytes[offset] = UInt8(index + 1)
         }
         return bytes
-    }
-
-    /// Byte equality through `memcmp` (an element loop in a debug build is slow).
-    static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        a.count == b.count && a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
     }
 
     /// Streams a send declaring `uploadSize`, stops short of it, waits for the kill and
