@@ -313,7 +313,7 @@ struct HostileClientTests {
         _ = try await WellBehavedClient.keepServing(port: port, until: .now, minimum: 3)
         let before = residentKiB(pid: server.pid) ?? 0
         // The largest content the configuration accepts: 4 GiB less 26 bytes.
-        let claim = Requests.header(alice, code: 103, size: 21 + 4_294_967_270) + bob.bytes + [4]
+        let claim: [UInt8] = Requests.header(alice, code: 103, size: 21 + 4_294_967_270) + bob.bytes + [4]
             + withUnsafeBytes(of: UInt32(4_294_967_270).littleEndian) { Array($0) }
         var peak = before
         let rounds = try await Self.holding(1200, port: port, firstWrite: { $0 >= 1000 ? claim : nil }) { _ in
@@ -340,24 +340,37 @@ struct HostileClientTests {
 
     // MARK: - Helpers
 
-    /// Opens `count` connections, writes `firstWrite(index)` on those it gives bytes for,
-    /// runs `body` while they are held, then closes them all, however `body` ends.
+    /// Opens `count` connections (a hundred at a time), writes `firstWrite(index)` on those
+    /// it gives bytes for, runs `body` while they are held, then closes them all, however
+    /// `body` ends.
     static func holding<T: Sendable>(
-        _ count: Int, port: Int, firstWrite: (Int) -> [UInt8]? = { _ in nil },
+        _ count: Int, port: Int, firstWrite: @escaping @Sendable (Int) -> [UInt8]? = { _ in nil },
         _ body: ([NIOAsyncChannel<ByteBuffer, ByteBuffer>]) async throws -> T
     ) async throws -> T {
         var channels: [NIOAsyncChannel<ByteBuffer, ByteBuffer>] = []
+        var failures = 0
+        for batch in stride(from: 0, to: count, by: 100) {
+            // Every opened channel is collected, so that each one is finished below.
+            await withTaskGroup(of: NIOAsyncChannel<ByteBuffer, ByteBuffer>?.self) { group in
+                for index in batch..<min(batch + 100, count) {
+                    group.addTask {
+                        guard let channel = try? await RawClient.connect(port: port) else { return nil }
+                        if let bytes = firstWrite(index) {
+                            try? await channel.channel.writeAndFlush(ByteBuffer(bytes: bytes))
+                        }
+                        return channel
+                    }
+                }
+                for await channel in group {
+                    if let channel { channels.append(channel) } else { failures += 1 }
+                }
+            }
+        }
         func closeAll() async {
             for channel in channels { try? await channel.executeThenClose { _, _ in } }
         }
         do {
-            for index in 0..<count {
-                let channel = try await RawClient.connect(port: port)
-                channels.append(channel)
-                if let bytes = firstWrite(index) {
-                    try await channel.channel.writeAndFlush(ByteBuffer(bytes: bytes))
-                }
-            }
+            guard failures == 0 else { throw TestSetupError("\(failures) of \(count) connections failed") }
             let result = try await body(channels)
             await closeAll()
             return result
