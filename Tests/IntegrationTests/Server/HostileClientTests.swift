@@ -21,13 +21,18 @@ struct HostileClientTests {
     func thousandIdle(kind: StoreKind) async throws {
         let stores = try await TestStores.make(kind)
         defer { Task { await stores.close() } }
+        // Each held connection costs two descriptors here (client and in-process server),
+        // and other tests run beside this one.
+        let limit = raiseOpenFileLimit(to: 8192)
+        #expect(limit >= 2 * 1000 + 1024, "RLIMIT_NOFILE is \(limit): raise the hard limit to run 1,000 idle connections")
+        let idle = min(1000, (limit - 1024) / 2)
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, maxConnections: 1100, idleTimeoutSeconds: 60)
         try await TestServer.with(stores, configuration: configuration) { server in
-            let rounds = try await Self.holding(1000, port: server.port) { _ in
-                for _ in 0..<200 where server.server.openConnections < 1000 {
+            let rounds = try await Self.holding(idle, port: server.port) { _ in
+                for _ in 0..<200 where server.server.openConnections < idle {
                     try await Task.sleep(for: .milliseconds(20))
                 }
-                #expect(server.server.openConnections == 1000)
+                #expect(server.server.openConnections == idle)
                 return try await WellBehavedClient.keepServing(port: server.port, until: .now + .seconds(1))
             }
             print("hostile[\(kind)] 1000 idle: worst request \(rounds.worst) over \(rounds.slowest.count) rounds")
@@ -306,6 +311,8 @@ struct HostileClientTests {
              "limits": {"maxPayloadBytes": 4294967270},
              "storage": {"kind": "memory"}}
             """.utf8).write(to: config)
+        let limit = raiseOpenFileLimit(to: 8192)
+        #expect(limit >= 1200 + 1024, "RLIMIT_NOFILE is \(limit): raise the hard limit to hold 1,200 connections")
         let server = try await ServerProcess.start(arguments: ["--config", config.path])
         let port = server.port
         let alice = try await server.register("alice")

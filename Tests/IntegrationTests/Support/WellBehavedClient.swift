@@ -52,3 +52,23 @@ func residentKiB(pid: Int32) -> Int? {
           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
     return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
 }
+
+/// Raises this process's limit on open files towards `wanted` (the hard limit as well when
+/// privileged, else up to it) and returns the limit now in force. Server processes started afterwards inherit it.
+@discardableResult
+func raiseOpenFileLimit(to wanted: Int) -> Int {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+    if limit.rlim_cur < rlim_t(wanted) {
+        // The hard limit too, which only a privileged process (CI runs as root) may raise.
+        var raised = limit
+        raised.rlim_cur = rlim_t(wanted)
+        raised.rlim_max = max(limit.rlim_max, rlim_t(wanted))
+        if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) != 0 {
+            limit.rlim_cur = min(rlim_t(wanted), limit.rlim_max)
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        _ = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    }
+    return Int(clamping: limit.rlim_cur)
+}
