@@ -171,7 +171,7 @@ struct BadInputTests {
 }
 
 /// Storage an interrupted upload could leave: uploads in progress, files on disk.
-private func pendingStorage(_ stores: TestStores) async throws -> Int {
+func pendingStorage(_ stores: TestStores) async throws -> Int {
     if let memory = stores.messages as? InMemoryMessageStore {
         return await memory.pendingUploads
     }

@@ -13,12 +13,12 @@ struct CrashDurabilityTests {
     func killNine(kind: StoreKind) async throws {
         let directory = try TestStores.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let arguments = try await storeArguments(kind, directory: directory)
+        let arguments = try await ServerProcess.storeArguments(kind, directory: directory)
 
         var server = try await ServerProcess.start(arguments: arguments)
         let port = server.port
-        let alice = try await register("alice", port: port)
-        let bob = try await register("bob", port: port)
+        let alice = try await server.register("alice")
+        let bob = try await server.register("bob")
 
         let log = SendLog()
         let senders = Task {
@@ -62,30 +62,6 @@ struct CrashDurabilityTests {
         #expect(Set(delivered).count == delivered.count, "a message was delivered twice")
         #expect(Set(acked).isSubset(of: Set(delivered)), "\(Set(acked).subtracting(delivered).count) acknowledged messages lost")
         #expect(Set(delivered).isSubset(of: tried))
-    }
-
-    private func register(_ name: String, port: Int) async throws -> ClientID {
-        let reply = try Reply(try await RawClient.exchange(Requests.register(name), port: port))
-        guard reply.code == 1000, let id = reply.clientID else { throw TestSetupError("register failed: \(reply.code)") }
-        return id
-    }
-
-    /// `serve` options for a fresh store of `kind`.
-    private func storeArguments(_ kind: StoreKind, directory: URL) async throws -> [String] {
-        switch kind {
-        case .memory:
-            return ["--store", "memory"]
-        case .sqlite:
-            return ["--store", "sqlite", "--sqlite-path", directory.appendingPathComponent("crash.db").path]
-        case .postgres:
-            // A fresh schema, created and migrated here; the server finds it through search_path.
-            let stores = try await TestStores.make(.postgres)
-            let schema = stores.schema ?? "public"
-            await stores.close()
-            guard let url = StoreKind.postgresURL else { throw TestSetupError("no PostgreSQL") }
-            let separator = url.contains("?") ? "&" : "?"
-            return ["--store", "postgres", "--postgres-url", "\(url)\(separator)options=-csearch_path%3D\(schema)"]
-        }
     }
 }
 

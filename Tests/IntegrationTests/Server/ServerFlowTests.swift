@@ -53,18 +53,12 @@ struct ServerFlowTests {
         try await TestServer.with(stores) { server in
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
-            // A 4093-byte block (a prime, so it never lines up with a piece boundary) repeated:
-            // cheap to build, and any misplaced piece changes the bytes.
-            let block = (0..<4093).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
-            let size = 9 * 1024 * 1024 + 123
-            var content: [UInt8] = []
-            content.reserveCapacity(size)
-            while content.count < size { content += block.prefix(size - content.count) }
+            let content = Bytes.pattern(count: 9 * 1024 * 1024 + 123)
             let sent = try await server.request(Requests.send(alice, to: bob, type: 4, content: content))
             #expect(sent.code == 1003)
             let pulled = try await server.request(Requests.pull(bob))
             #expect(pulled.messages.count == 1)
-            #expect(pulled.messages.first?.content == content)
+            #expect(pulled.messages.first.map { Bytes.same($0.content, content) } == true)
             if let directory = stores.directory {
                 #expect(try contentFiles(in: directory).isEmpty, "blob files left after delivery")
             }
