@@ -5,6 +5,7 @@ struct ConfigurationFile: Decodable {
         var port: Int?
         var maxConnections: Int?
         var idleTimeoutSeconds: Double?
+        var requestDeadlineSeconds: Double?
     }
     struct Limits: Decodable {
         var maxPayloadBytes: UInt64?

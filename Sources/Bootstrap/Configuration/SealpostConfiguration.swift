@@ -61,6 +61,11 @@ struct SealpostConfiguration: Hashable, Sendable {
             if let value = server.idleTimeoutSeconds {
                 guard value > 0 else { throw ConfigurationError("\(source): server.idleTimeoutSeconds must be positive") }
                 self.server.idleTimeoutSeconds = value
+                self.server.requestDeadlineSeconds = max(self.server.requestDeadlineSeconds, value)
+            }
+            if let value = server.requestDeadlineSeconds {
+                guard value > 0 else { throw ConfigurationError("\(source): server.requestDeadlineSeconds must be positive") }
+                self.server.requestDeadlineSeconds = value
             }
         }
         if let limits = file.limits {

@@ -135,6 +135,41 @@ struct BadInputTests {
         }
     }
 
+    @Test("a request trickling in byte by byte is cut at the request deadline, not kept alive by the idle timer")
+    func requestDeadline() async throws {
+        let stores = try await TestStores.make(.memory)
+        let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 1, requestDeadlineSeconds: 2)
+        try await TestServer.with(stores, configuration: configuration) { server in
+            let channel = try await RawClient.connect(port: server.port)
+            let started = ContinuousClock.now
+            let (sent, closed) = try await channel.executeThenClose { inbound, outbound in
+                var sent = 0
+                let request = Requests.register("trickle")
+                var iterator = inbound.makeAsyncIterator()
+                let reader = Task { () -> Bool in
+                    while let _ = try? await iterator.next() {}
+                    return true
+                }
+                // Every 0.3 s one byte: never idle for 1 s, never done.
+                while ContinuousClock.now - started < .seconds(8) {
+                    do {
+                        try await outbound.write(ByteBuffer(bytes: [request[sent]]))
+                    } catch {
+                        break
+                    }
+                    sent += 1
+                    try await Task.sleep(for: .milliseconds(300))
+                    if !channel.channel.isActive { break }
+                }
+                return (sent, await reader.value)
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(closed)
+            #expect(sent < 30)
+            #expect(elapsed >= .seconds(1.5) && elapsed < .seconds(7))
+        }
+    }
+
     @Test("connections beyond the limit are closed, and service resumes below it")
     func connectionLimit() async throws {
         let stores = try await TestStores.make(.memory)

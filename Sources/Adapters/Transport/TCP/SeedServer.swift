@@ -6,8 +6,9 @@ import Synchronization
 
 /// The seed protocol over TCP: accepts connections and serves one request on each.
 ///
-/// Each connection's pipeline is `IdleStateHandler` → `IdleTimeoutHandler` →
-/// `ByteToMessageHandler(SeedRequestDecoder)` → `SeedRequestHandler`. `bind` listens;
+/// Each connection's pipeline is `IdleStateHandler` →
+/// `ByteToMessageHandler(SeedRequestDecoder)` → `SeedRequestHandler`, which also enforces
+/// the timeouts. `bind` listens;
 /// `run` waits until `close`, then for the connections in flight to finish, so a
 /// shutdown never cuts a reply short.
 public final class SeedServer: Sendable {
@@ -37,6 +38,7 @@ public final class SeedServer: Sendable {
         let connection = SeedConnection(useCases: useCases, configuration: configuration, logger: logger)
         let counter = ConnectionCounter()
         let maxConnections = configuration.maxConnections
+        let requestDeadline = TimeAmount.nanoseconds(Int64(configuration.requestDeadlineSeconds * 1_000_000_000))
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -51,10 +53,10 @@ public final class SeedServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(IdleStateHandler(allTimeout: idle))
-                    try pipeline.addHandler(IdleTimeoutHandler(logger: logger))
                     try pipeline.addHandler(ByteToMessageHandler(
                         SeedRequestDecoder(maxPayload: limits.maxPayload, inlineLimit: limits.inlineContentLimit)))
-                    try pipeline.addHandler(SeedRequestHandler(connection: connection, served: served))
+                    try pipeline.addHandler(SeedRequestHandler(
+                        connection: connection, requestDeadline: requestDeadline, logger: logger, served: served))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)

@@ -7,14 +7,19 @@ public struct SeedServerConfiguration: Sendable, Hashable {
     /// A connection with neither a read nor a completed write for this long is closed.
     /// The original gives each connection a 10 s socket timeout.
     public var idleTimeoutSeconds: Double
+    /// A request's head (and a small request whole) must arrive within this long of the
+    /// connection opening, however the bytes trickle in: a client that sends one byte
+    /// every few seconds cannot hold a connection for long.
+    public var requestDeadlineSeconds: Double
     /// Contents are handed to the store in pieces of this size.
     public var uploadChunkSize: Int
 
-    public init(host: String = "0.0.0.0", port: Int = 1234, maxConnections: Int = 1024, idleTimeoutSeconds: Double = 10, uploadChunkSize: Int = 256 * 1024) {
+    public init(host: String = "0.0.0.0", port: Int = 1234, maxConnections: Int = 1024, idleTimeoutSeconds: Double = 10, requestDeadlineSeconds: Double? = nil, uploadChunkSize: Int = 256 * 1024) {
         self.host = host
         self.port = port
         self.maxConnections = maxConnections
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.requestDeadlineSeconds = requestDeadlineSeconds ?? max(idleTimeoutSeconds, 30)
         self.uploadChunkSize = uploadChunkSize
     }
 }
