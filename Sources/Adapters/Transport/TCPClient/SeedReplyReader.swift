@@ -28,6 +28,24 @@ struct SeedReplyReader {
         return out
     }
 
+    /// The 7-byte reply head.
+    ///
+    /// - Throws: as `read(exactly:what:)`.
+    mutating func head() async throws -> SeedReply.Head {
+        var bytes = try await read(exactly: SeedWire.responseHeaderSize, what: "the reply header")
+        return SeedReply.head(&bytes)!
+    }
+
+    /// A whole reply: its head, checked against the success code `code` and the size
+    /// `limit` before anything else is read, then the payload.
+    ///
+    /// - Throws: as `SeedReply.check` and `read(exactly:what:)`.
+    mutating func payload(expecting code: SeedResponseCode, limit: UInt64) async throws -> ByteBuffer {
+        let head = try await head()
+        try SeedReply.check(head, expected: code, request: request, limit: limit)
+        return try await read(exactly: Int(head.payloadSize), what: "the reply payload")
+    }
+
     /// Between 1 and `maximum` bytes.
     ///
     /// - Throws: as `read(exactly:what:)`.
