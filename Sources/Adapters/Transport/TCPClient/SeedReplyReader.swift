@@ -14,13 +14,17 @@ struct SeedReplyReader {
         self.request = request
     }
 
-    /// Exactly `count` bytes.
+    /// The most `read(exactly:what:)` reserves before the bytes arrive.
+    static let maximumReservation = 64 * 1024
+
+    /// Exactly `count` bytes. Memory follows the bytes that arrive, not `count`: a reply
+    /// that only claims a large size costs no more than it sent.
     ///
     /// - Throws: `ClientError.malformedReply` when the server closes before they arrive
     ///   ("truncated"); `ClientError.transport` when the connection fails.
     mutating func read(exactly count: Int, what: String) async throws -> ByteBuffer {
         var out = ByteBuffer()
-        out.reserveCapacity(count)
+        out.reserveCapacity(min(count, Self.maximumReservation))
         while out.readableBytes < count {
             var chunk = try await next(upTo: count - out.readableBytes, what: what)
             out.writeBuffer(&chunk)
