@@ -22,12 +22,19 @@ enum SealpostBinary {
 
     /// Runs `sealpost arguments` with `stdin` as input, in `directory`, with a clean
     /// environment (HOME set to `directory`) plus `environment`; waits without blocking a thread.
+    /// With `addressSpaceKiB`, the process gets that much address space at most (`ulimit -v`).
     static func run(
-        _ arguments: [String], stdin: String = "", directory: URL, environment: [String: String] = [:]
+        _ arguments: [String], stdin: String = "", directory: URL, environment: [String: String] = [:],
+        addressSpaceKiB: Int? = nil
     ) async throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
+        if let addressSpaceKiB {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -v \(addressSpaceKiB) && exec \"$0\" \"$@\"", path] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = arguments
+        }
         process.currentDirectoryURL = directory
         var env = ["HOME": directory.path, "PATH": "/usr/bin:/bin"]
         env.merge(environment) { _, new in new }

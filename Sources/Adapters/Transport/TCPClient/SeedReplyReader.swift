@@ -14,18 +14,40 @@ struct SeedReplyReader {
         self.request = request
     }
 
-    /// Exactly `count` bytes.
+    /// The most `read(exactly:what:)` reserves before the bytes arrive.
+    static let maximumReservation = 64 * 1024
+
+    /// Exactly `count` bytes. Memory follows the bytes that arrive, not `count`: a reply
+    /// that only claims a large size costs no more than it sent.
     ///
     /// - Throws: `ClientError.malformedReply` when the server closes before they arrive
     ///   ("truncated"); `ClientError.transport` when the connection fails.
     mutating func read(exactly count: Int, what: String) async throws -> ByteBuffer {
         var out = ByteBuffer()
-        out.reserveCapacity(count)
+        out.reserveCapacity(min(count, Self.maximumReservation))
         while out.readableBytes < count {
             var chunk = try await next(upTo: count - out.readableBytes, what: what)
             out.writeBuffer(&chunk)
         }
         return out
+    }
+
+    /// The 7-byte reply head.
+    ///
+    /// - Throws: as `read(exactly:what:)`.
+    mutating func head() async throws -> SeedReply.Head {
+        var bytes = try await read(exactly: SeedWire.responseHeaderSize, what: "the reply header")
+        return SeedReply.head(&bytes)!
+    }
+
+    /// A whole reply: its head, checked against the success code `code` and the size
+    /// `limit` before anything else is read, then the payload.
+    ///
+    /// - Throws: as `SeedReply.check` and `read(exactly:what:)`.
+    mutating func payload(expecting code: SeedResponseCode, limit: UInt64) async throws -> ByteBuffer {
+        let head = try await head()
+        try SeedReply.check(head, expected: code, request: request, limit: limit)
+        return try await read(exactly: Int(head.payloadSize), what: "the reply payload")
     }
 
     /// Between 1 and `maximum` bytes.

@@ -77,7 +77,7 @@ public struct TCPSeedServerConnection: SeedServerConnection {
                 // Closing now leaves the request truncated, which the server discards.
                 throw ClientError.localFile(path: "the file", reason: "it changed size while it was sent (\(written) bytes of ciphertext instead of \(contentSize))")
             }
-            let payload = try await readPayload(&reader, expecting: .sent)
+            let payload = try await reader.payload(expecting: .sent, limit: maxReplySize)
             return try SeedReply.sent(payload, to: recipient)
         }
     }
@@ -86,7 +86,7 @@ public struct TCPSeedServerConnection: SeedServerConnection {
         let request = "pull messages"
         try await withConnection(request) { reader, outbound in
             try await write(SeedClientRequest.header(.pull, requester: requester, payloadSize: 0), outbound, &reader)
-            let head = try await readHead(&reader)
+            let head = try await reader.head()
             try SeedReply.check(head, expected: .messages, request: request, limit: maxReplySize)
             var pull = SeedPullReader(reader: reader, payloadSize: UInt64(head.payloadSize))
             try await pull.deliver(to: receiver)
@@ -101,19 +101,8 @@ public struct TCPSeedServerConnection: SeedServerConnection {
     ) async throws -> T {
         try await withConnection(request) { reader, outbound in
             try await write(bytes, outbound, &reader)
-            return try parse(try await readPayload(&reader, expecting: code))
+            return try parse(try await reader.payload(expecting: code, limit: maxReplySize))
         }
-    }
-
-    private func readHead(_ reader: inout SeedReplyReader) async throws -> SeedReply.Head {
-        var bytes = try await reader.read(exactly: SeedWire.responseHeaderSize, what: "the reply header")
-        return SeedReply.head(&bytes)!
-    }
-
-    private func readPayload(_ reader: inout SeedReplyReader, expecting code: SeedResponseCode) async throws -> ByteBuffer {
-        let head = try await readHead(&reader)
-        try SeedReply.check(head, expected: code, request: reader.request, limit: maxReplySize)
-        return try await reader.read(exactly: Int(head.payloadSize), what: "the reply payload")
     }
 
     /// Writes `bytes`. When the server cut the connection, its reply may say why: a 9000
@@ -122,7 +111,7 @@ public struct TCPSeedServerConnection: SeedServerConnection {
         do {
             try await outbound.write(bytes)
         } catch {
-            if let head = try? await readHead(&reader), head.code == SeedResponseCode.failure.rawValue {
+            if let head = try? await reader.head(), head.code == SeedResponseCode.failure.rawValue {
                 throw ClientError.server(request: reader.request)
             }
             throw ClientError.transport(request: reader.request, reason: "the connection failed while sending: \(error)")

@@ -1,0 +1,1 @@
+../../../Sources/Adapters/Transport/TCPClient/SeedReplyReader.swift
