@@ -57,7 +57,13 @@ struct CrashFileTests {
         #expect(progress.pullStarted.withLock { $0 }, "the pull never got going")
         if let path = kind == .sqlite ? ServerProcess.sqlitePath(in: directory) : nil {
             // The upload in flight is a part file beside the stored blob.
-            let files = try FileManager.default.contentsOfDirectory(atPath: path + ".blobs")
+            // (The server may lag behind what the client has written: give it a moment.)
+            var files = try FileManager.default.contentsOfDirectory(atPath: path + ".blobs")
+            let seen = ContinuousClock.now + .seconds(15)
+            while !files.contains(where: { $0.hasSuffix(".part") }) && ContinuousClock.now < seen {
+                try await Task.sleep(for: .milliseconds(50))
+                files = try FileManager.default.contentsOfDirectory(atPath: path + ".blobs")
+            }
             #expect(files.contains { $0.hasSuffix(".part") }, "no upload in flight: \(files)")
         }
         await server.kill9()
