@@ -26,11 +26,13 @@ let package = Package(
         // System libraries reached through module maps.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // epoll and eventfd for the server's TCP transport (Linux headers, no library).
+        .systemLibrary(name: "CLinuxNet"),
         // Technology: wire codec, TCP transport, stores, crypto.
         .target(
             name: "Adapters",
             dependencies: [
-                "Domain", "Application", "CLibPQ", "COpenSSL",
+                "Domain", "Application", "CLibPQ", "COpenSSL", "CLinuxNet",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -56,11 +56,6 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // Run Swift tasks on the NIO event loops: a request then moves between its
-        // connection and its use case without waking another thread. Blocking calls
-        // (SQLite, libpq, files) still run on their own thread pools, never here.
-        let tasksOnEventLoops = ProcessInfo.processInfo.environment["SEALPOST_DEFAULT_EXECUTOR"] == nil
-            && NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let configuration = try resolveConfiguration()
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in
@@ -69,7 +64,6 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "sealpost")
-        logger.debug("Swift tasks run on the NIO event loops: \(tasksOnEventLoops)")
         let storage = try await OpenedStorage.open(configuration.storage, limits: configuration.limits, logger: logger)
         do {
             try await storage.messages.recover()

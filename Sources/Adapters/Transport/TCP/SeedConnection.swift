@@ -5,72 +5,73 @@ import NIOCore
 
 /// Serves the one request of one connection: run the use case, reply, close.
 ///
-/// Replies are written straight to the channel so that each write's completion is
+/// Replies are written straight to the socket so that each write's completion is
 /// known: a pull's messages are acknowledged only after the last byte of the reply was
 /// handed to the kernel (PROTOCOL.md, "Known defects").
 struct SeedConnection: Sendable {
     let useCases: ServerUseCases
     let configuration: SeedServerConfiguration
     let logger: Logger
+    /// Replies are small buffers built once per request.
+    static let allocator = ByteBufferAllocator()
 
     /// Serves a request that arrived whole, then closes the connection.
-    func serve(_ request: SeedRequest, channel: any Channel) async {
-        var logger = connectionLogger(channel)
+    func serve(_ request: SeedRequest, on connection: SocketConnection) async {
         do {
-            if let reply = try await respond(to: request, channel: channel, logger: &logger) {
-                // Write and close on the event loop, without coming back here: one hop
-                // fewer per request. The message was committed before this reply.
-                channel.writeAndFlush(reply).whenComplete { _ in channel.close(promise: nil) }
+            if let reply = try await respond(to: request, on: connection) {
+                // The message was committed before this reply.
+                connection.writeAndClose(reply)
                 return
             }
         } catch {
-            await refuseQuietly(error, channel: channel, logger: logger)
+            await refuseQuietly(error, on: connection, request: request.header)
         }
-        try? await channel.close()
+        connection.close()
     }
 
-    /// Serves a send whose content streams in through `pieces`, then closes the connection.
-    func serveUpload(_ header: SeedRequestHeader, _ message: MessageHeader, pieces: ContentPipe, channel: any Channel) async {
-        var logger = connectionLogger(channel)
-        logger[metadataKey: "client"] = .stringConvertible(header.clientID)
-        logger[metadataKey: "code"] = .stringConvertible(header.code.rawValue)
+    /// Serves a send whose content streams in, then closes the connection.
+    func serveUpload(_ header: SeedRequestHeader, _ message: MessageHeader, from connection: SocketConnection) async {
         do {
             try await useCases.send.admit(message)
-            let id = try await receiveUpload(message, pieces: pieces)
-            logger.debug("stored streamed content", metadata: ["message": "\(id)", "bytes": "\(message.contentSize)"])
-            try await channel.writeAndFlush(SeedResponse.sent(to: message.recipient, id: id, allocator: channel.allocator))
+            let id = try await receiveUpload(message, from: connection)
+            if logger.logLevel <= .debug {
+                logger.debug("stored streamed content", metadata: metadata(connection, header).merging(["message": "\(id)", "bytes": "\(message.contentSize)"]) { $1 })
+            }
+            try await connection.write(SeedResponse.sent(to: message.recipient, id: id, allocator: Self.allocator))
         } catch {
-            await refuseQuietly(error, channel: channel, logger: logger)
+            await refuseQuietly(error, on: connection, request: header)
         }
-        try? await channel.close()
+        connection.close()
     }
 
     /// Answers a request that could not be decoded, then closes the connection.
-    func serveUndecodable(_ error: any Error, channel: any Channel) async {
-        await refuseQuietly(error, channel: channel, logger: connectionLogger(channel))
-        try? await channel.close()
+    func serveUndecodable(_ error: any Error, on connection: SocketConnection) async {
+        await refuseQuietly(error, on: connection, request: nil)
+        connection.close()
     }
 
-    private func connectionLogger(_ channel: any Channel) -> Logger {
-        var logger = self.logger
-        // Metadata is rendered only when something is logged: nothing is formatted on the
-        // fast path.
-        if let peer = channel.remoteAddress { logger[metadataKey: "peer"] = .stringConvertible(peer) }
-        return logger
+    /// Log metadata, built only when a line is logged: nothing is formatted on the fast path.
+    private func metadata(_ connection: SocketConnection, _ header: SeedRequestHeader?) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["peer": "\(connection.peerDescription)"]
+        if let header {
+            metadata["client"] = "\(header.clientID)"
+            metadata["code"] = "\(header.code.rawValue)"
+        }
+        return metadata
     }
 
     /// Runs the request; returns the reply to write, or `nil` when it was written already
     /// (a pull, which must know that its reply went out before it deletes anything).
-    private func respond(to request: SeedRequest, channel: any Channel, logger: inout Logger) async throws -> ByteBuffer? {
-        let allocator = channel.allocator
-        logger[metadataKey: "client"] = .stringConvertible(request.header.clientID)
-        logger[metadataKey: "code"] = .stringConvertible(request.header.code.rawValue)
+    private func respond(to request: SeedRequest, on connection: SocketConnection) async throws -> ByteBuffer? {
+        let allocator = Self.allocator
         switch request {
         case .register(_, let nameField, let publicKey):
             let name = try ClientName(field: nameField.readableBytesView)
             let key = try PublicKey(bytes: Array(publicKey.readableBytesView))
             let id = try await useCases.register(name: name, publicKey: key)
-            logger.debug("registered", metadata: ["name": "\(name)", "id": "\(id)"])
+            if logger.logLevel <= .debug {
+                logger.debug("registered", metadata: metadata(connection, request.header).merging(["name": "\(name)", "id": "\(id)"]) { $1 })
+            }
             return SeedResponse.registered(id, allocator: allocator)
         case .listClients(let header):
             let clients = try await useCases.listClients(requester: header.clientID)
@@ -81,22 +82,24 @@ struct SeedConnection: Sendable {
         case .send(_, let message, let content):
             try await useCases.send.admit(message)
             let id = try await useCases.send.deliver(message, content: Array(content.readableBytesView))
-            logger.debug("stored", metadata: ["message": "\(id)", "to": "\(message.recipient)"])
+            if logger.logLevel <= .debug {
+                logger.debug("stored", metadata: metadata(connection, request.header).merging(["message": "\(id)", "to": "\(message.recipient)"]) { $1 })
+            }
             return SeedResponse.sent(to: message.recipient, id: id, allocator: allocator)
         case .pull(let header):
-            try await pull(for: header.clientID, channel: channel, logger: logger)
+            try await pull(for: header.clientID, on: connection)
             return nil
         }
     }
 
     /// Streams a large content from the socket into the store, in bounded pieces.
-    private func receiveUpload(_ message: MessageHeader, pieces: ContentPipe) async throws -> MessageID {
+    private func receiveUpload(_ message: MessageHeader, from connection: SocketConnection) async throws -> MessageID {
         let upload = try await useCases.send.beginUpload(message)
         do {
             var pending: [UInt8] = []
             pending.reserveCapacity(configuration.uploadChunkSize)
             var received: UInt64 = 0
-            while let piece = try await pieces.next() {
+            while let piece = try await connection.nextPiece() {
                 received += UInt64(piece.readableBytes)
                 pending.append(contentsOf: piece.readableBytesView)
                 if pending.count >= configuration.uploadChunkSize {
@@ -117,32 +120,25 @@ struct SeedConnection: Sendable {
 
     /// Writes a 1004 reply, streaming large contents from the store, and deletes the
     /// messages only once all of it was written.
-    private func pull(for requester: ClientID, channel: any Channel, logger: Logger) async throws {
+    private func pull(for requester: ClientID, on connection: SocketConnection) async throws {
         let claim = try await useCases.pull.begin(requester: requester)
         do {
-            let allocator = channel.allocator
+            let allocator = Self.allocator
             var buffer = allocator.buffer(capacity: 4096)
             SeedResponse.writeHeader(.messages, payloadSize: UInt32(claim.wireSize), into: &buffer)
-            // One write may be in flight while the next piece is fetched.
-            var inFlight: EventLoopFuture<Void>? = nil
-            func send(_ bytes: ByteBuffer) async throws {
-                let promise = channel.eventLoop.makePromise(of: Void.self)
-                channel.writeAndFlush(bytes, promise: promise)
-                let future = promise.futureResult
-                if let previous = inFlight { try await previous.get() }
-                inFlight = future
-            }
+            // `write` returns while less than a megabyte waits for the socket, so the next
+            // piece is fetched while the last one is still going out.
             for message in claim.messages {
                 SeedResponse.writeEntryHeader(message, into: &buffer)
                 if let content = message.inlineContent {
                     buffer.writeBytes(content)
                     if buffer.readableBytes >= 256 * 1024 {
-                        try await send(buffer)
+                        try await connection.write(buffer)
                         buffer = allocator.buffer(capacity: 4096)
                     }
                     continue
                 }
-                try await send(buffer)
+                try await connection.write(buffer)
                 buffer = allocator.buffer(capacity: 4096)
                 let reader = try await useCases.pull.content(of: message, in: claim)
                 do {
@@ -152,7 +148,7 @@ struct SeedConnection: Sendable {
                         guard sent <= UInt64(message.contentSize) else {
                             throw StoreError.sizeMismatch(declared: UInt64(message.contentSize), written: sent)
                         }
-                        try await send(ByteBuffer(bytes: piece))
+                        try await connection.write(ByteBuffer(bytes: piece))
                     }
                     guard sent == UInt64(message.contentSize) else {
                         throw StoreError.sizeMismatch(declared: UInt64(message.contentSize), written: sent)
@@ -163,22 +159,26 @@ struct SeedConnection: Sendable {
                 }
                 await reader.close()
             }
-            if buffer.readableBytes > 0 { try await send(buffer) }
-            if let last = inFlight { try await last.get() }
+            if buffer.readableBytes > 0 { try await connection.write(buffer) }
+            // Acknowledge only what the kernel has taken in full (PROTOCOL.md, "Known defects").
+            try await connection.flush()
         } catch {
-            logger.info("pull reply not delivered; messages return to the inbox", metadata: ["error": "\(error)", "messages": "\(claim.messages.count)"])
+            logger.info("pull reply not delivered; messages return to the inbox",
+                        metadata: ["peer": "\(connection.peerDescription)", "error": "\(error)", "messages": "\(claim.messages.count)"])
             await useCases.pull.abandon(claim)
             // Part of the reply may be out already: a 9000 now would corrupt it.
             throw ReplyInterrupted(underlying: error)
         }
         try await useCases.pull.complete(claim)
-        logger.debug("delivered", metadata: ["messages": "\(claim.messages.count)"])
+        if logger.logLevel <= .debug {
+            logger.debug("delivered", metadata: ["peer": "\(connection.peerDescription)", "messages": "\(claim.messages.count)"])
+        }
     }
 
     /// Refuses, ignoring a peer that is already gone.
-    private func refuseQuietly(_ error: any Error, channel: any Channel, logger: Logger) async {
+    private func refuseQuietly(_ error: any Error, on connection: SocketConnection, request: SeedRequestHeader?) async {
         do {
-            try await refuse(error, channel: channel, logger: logger)
+            try await refuse(error, on: connection, request: request)
         } catch {
             // The peer went away (the original client resets after reading 4 bytes of a
             // 1003). What was stored stays stored.
@@ -187,23 +187,23 @@ struct SeedConnection: Sendable {
     }
 
     /// The one place where failures become the protocol's 9000.
-    private func refuse(_ error: any Error, channel: any Channel, logger: Logger) async throws {
+    private func refuse(_ error: any Error, on connection: SocketConnection, request: SeedRequestHeader?) async throws {
+        let about = { metadata(connection, request) }
         switch error {
         case let error as DomainError:
-            logger.info("request refused", metadata: ["reason": "\(error)"])
+            logger.info("request refused", metadata: about().merging(["reason": "\(error)"]) { $1 })
         case let error as SeedDecodeError:
-            logger.info("malformed request", metadata: ["reason": "\(error)"])
+            logger.info("malformed request", metadata: about().merging(["reason": "\(error)"]) { $1 })
         case let error as StoreError:
-            logger.error("storage failed", metadata: ["reason": "\(error)"])
-        case is ChannelError, is IOError, is ReplyInterrupted:
+            logger.error("storage failed", metadata: about().merging(["reason": "\(error)"]) { $1 })
+        case is SocketError, is ReplyInterrupted:
             // The connection itself failed; there is nobody to answer.
             logger.debug("connection failed", metadata: ["error": "\(error)"])
             return
         default:
-            logger.error("request failed", metadata: ["error": "\(error)"])
+            logger.error("request failed", metadata: about().merging(["error": "\(error)"]) { $1 })
         }
-        guard channel.isActive else { return }
-        try await channel.writeAndFlush(SeedResponse.failure(allocator: channel.allocator))
+        try await connection.write(SeedResponse.failure(allocator: Self.allocator))
     }
 }
 

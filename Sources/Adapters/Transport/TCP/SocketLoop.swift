@@ -1,0 +1,196 @@
+import CLinuxNet
+import Glibc
+import Synchronization
+
+/// Something registered with a loop's epoll set. Called on the loop's thread only.
+protocol SocketLoopHandler: AnyObject {
+    /// The descriptor became ready for `events` (epoll flags).
+    func ready(_ events: UInt32)
+    /// Called about every `SocketLoop.sweepInterval` to enforce timeouts.
+    func sweep(now: UInt64)
+}
+
+/// One thread that waits on an epoll set, serves the sockets registered with it, and runs
+/// the Swift tasks that prefer it.
+///
+/// The server's tasks are started with this loop as their task executor, so a request is
+/// read, decoded, handed to its use case and answered on one thread: no hop to another
+/// thread unless the store itself works elsewhere (a database's own threads), and then one
+/// hop back. Blocking calls never run here; the stores run them on their own threads.
+final class SocketLoop: TaskExecutor, @unchecked Sendable {
+    /// How often timeouts are checked.
+    static let sweepInterval: UInt64 = 250_000_000
+
+    private enum Work {
+        case job(UnownedJob)
+        case closure(@Sendable () -> Void)
+    }
+
+    private let epoll: Int32
+    private let wakeFD: Int32
+    private let pending = Mutex<[Work]>([])
+    /// The loop's thread, set once it runs; compared with `pthread_self()`.
+    private let threadID = Atomic<UInt>(0)
+
+    /// Loop-confined: what each registered descriptor is.
+    private var handlers: [Int32: any SocketLoopHandler] = [:]
+    private var nextSweep: UInt64 = 0
+
+    init(name: String) {
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        precondition(epoll >= 0 && wakeFD >= 0, "epoll/eventfd: \(String(cString: strerror(errno)))")
+        var event = epoll_event()
+        event.events = sealpost_epoll_in()
+        event.data.fd = wakeFD
+        epoll_ctl(epoll, EPOLL_CTL_ADD, wakeFD, &event)
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { argument in
+            let loop = Unmanaged<SocketLoop>.fromOpaque(argument!).takeRetainedValue()
+            loop.run()
+            return nil
+        }, box)
+        precondition(created == 0, "pthread_create failed: \(created)")
+        pthread_detach(thread)
+        _ = String(name.utf8.prefix(15))!.withCString { sealpost_set_thread_name(thread, $0) }
+        // Wait until the thread is known, so `inLoop` is right from the first call.
+        while threadID.load(ordering: .acquiring) == 0 { sched_yield() }
+    }
+
+    /// Whether the caller runs on this loop's thread.
+    var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(pthread_self()) }
+
+    // MARK: Work from anywhere
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        push(.job(UnownedJob(job)))
+    }
+
+    /// Runs `work` on the loop: at once when called on it, otherwise soon.
+    func execute(_ work: @escaping @Sendable () -> Void) {
+        if inLoop {
+            work()
+        } else {
+            push(.closure(work))
+        }
+    }
+
+    /// Runs `work` on the loop in a later turn, even when called on it.
+    func executeLater(_ work: @escaping @Sendable () -> Void) {
+        push(.closure(work))
+    }
+
+    private func push(_ work: Work) {
+        let wasEmpty = pending.withLock { queue in
+            let wasEmpty = queue.isEmpty
+            queue.append(work)
+            return wasEmpty
+        }
+        // The loop empties the queue every turn; only the first item after that needs to
+        // wake it, and only if it may be asleep (another thread is asking).
+        if wasEmpty && !inLoop {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
+    }
+
+    // MARK: Loop-confined
+
+    /// Serves `fd` by `handler`, and adds it to the epoll set waiting for `events`.
+    func register(_ fd: Int32, events: UInt32, handler: any SocketLoopHandler) -> Bool {
+        guard watch(fd, events: events) else { return false }
+        handlers[fd] = handler
+        return true
+    }
+
+    /// Adds `fd` to the epoll set (its handler stays whatever it is).
+    func watch(_ fd: Int32, events: UInt32) -> Bool {
+        var event = epoll_event()
+        event.events = events
+        event.data.fd = fd
+        return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0
+    }
+
+    /// Changes what `fd` waits for.
+    func modify(_ fd: Int32, events: UInt32) {
+        var event = epoll_event()
+        event.events = events
+        event.data.fd = fd
+        epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event)
+    }
+
+    /// Removes `fd` from the epoll set; its handler is still swept.
+    func unwatch(_ fd: Int32) {
+        var event = epoll_event()
+        epoll_ctl(epoll, EPOLL_CTL_DEL, fd, &event)
+    }
+
+    /// Stops serving `fd`. A descriptor about to be closed leaves the epoll set by itself.
+    func forget(_ fd: Int32, removeFromEpoll: Bool) {
+        guard handlers.removeValue(forKey: fd) != nil, removeFromEpoll else { return }
+        unwatch(fd)
+    }
+
+    private func run() {
+        threadID.store(UInt(pthread_self()), ordering: .releasing)
+        let capacity = 128
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
+        nextSweep = monotonicNanoseconds() + Self.sweepInterval
+        while true {
+            let hasWork = pending.withLock { !$0.isEmpty }
+            let now = monotonicNanoseconds()
+            let timeout: Int32 = hasWork ? 0 : Int32(clamping: (nextSweep &- min(now, nextSweep)) / 1_000_000 + 1)
+            let count = epoll_wait(epoll, events, Int32(capacity), timeout)
+            if count > 0 {
+                for index in 0..<Int(count) {
+                    let fd = events[index].data.fd
+                    if fd == wakeFD {
+                        var value: UInt64 = 0
+                        _ = Glibc.read(wakeFD, &value, 8)
+                        continue
+                    }
+                    handlers[fd]?.ready(events[index].events)
+                }
+            }
+            runPending()
+            let after = monotonicNanoseconds()
+            if after >= nextSweep {
+                nextSweep = after + Self.sweepInterval
+                for handler in Array(handlers.values) { handler.sweep(now: after) }
+            }
+        }
+    }
+
+    private func runPending() {
+        // Work queued while this batch runs waits for the next turn, so sockets are
+        // polled between batches however busy the tasks are.
+        let batch = pending.withLock { queue -> [Work] in
+            let batch = queue
+            queue.removeAll(keepingCapacity: true)
+            return batch
+        }
+        let executor = asUnownedTaskExecutor()
+        for work in batch {
+            switch work {
+            case .job(let job): job.runSynchronously(on: executor)
+            case .closure(let closure): closure()
+            }
+        }
+    }
+}
+
+/// The loops the servers of this process share, one per core (like an event-loop group).
+enum SocketLoops {
+    static let shared: [SocketLoop] = {
+        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        return (0..<cores).map { SocketLoop(name: "sealpost-io-\($0)") }
+    }()
+}
+
+/// Nanoseconds of CLOCK_MONOTONIC.
+func monotonicNanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+}
