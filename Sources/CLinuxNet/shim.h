@@ -3,25 +3,35 @@
 #ifndef SEALPOST_CLINUXNET_SHIM_H
 #define SEALPOST_CLINUXNET_SHIM_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
-// accept4's address arguments are a transparent union under _GNU_SOURCE, which Swift
-// cannot pass NULL to; the peer's address is read later, and only when logged.
+// GNU extensions, declared here rather than through _GNU_SOURCE, which would make these
+// headers disagree with the Glibc module's view of the same types.
+extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+extern int pthread_setname_np(pthread_t thread, const char *name);
+
+// The peer's address is read later, and only when logged.
 static inline int sealpost_accept(int listener) {
     return accept4(listener, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-// pthread_setname_np is a GNU extension the Glibc overlay leaves out.
 static inline int sealpost_set_thread_name(pthread_t thread, const char *name) {
     return pthread_setname_np(thread, name);
+}
+
+// Bytes written to a TCP socket that its peer has not acknowledged yet, or -1.
+static inline int sealpost_unacknowledged_bytes(int fd) {
+    int count = 0;
+    if (ioctl(fd, SIOCOUTQ, &count) < 0) return -1;
+    return count;
 }
 
 static inline unsigned int sealpost_epoll_in(void) { return EPOLLIN; }

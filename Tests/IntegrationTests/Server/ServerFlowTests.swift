@@ -123,8 +123,9 @@ struct ServerFlowTests {
             let big = Array(repeating: UInt8(5), count: 4 * 1024 * 1024)
             #expect(try await server.request(Requests.send(alice, to: bob, type: 4, content: big)).code == 1003)
             #expect(try await server.request(Requests.send(alice, to: bob, type: 3, content: [1, 2, 3])).code == 1003)
-            // Read a little of the reply, then reset.
-            _ = try await RawClient.exchangeThenReset(Requests.pull(bob), port: server.port, readCount: 1000)
+            // Read a little of the reply, then reset. The small receive buffer keeps the
+            // client's kernel from taking (and acknowledging) the whole 4 MiB meanwhile.
+            _ = try await RawClient.exchangeThenReset(Requests.pull(bob), port: server.port, readCount: 1000, receiveBuffer: 8192)
             // The server notices the reset and gives the claim back.
             var pulled = try await server.request(Requests.pull(bob))
             for _ in 0..<50 where pulled.messages.isEmpty {

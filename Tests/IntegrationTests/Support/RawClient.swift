@@ -30,8 +30,16 @@ enum RawClient {
     }
 
     /// An open connection to the server on `port`.
-    static func connect(port: Int) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
-        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    ///
+    /// - Parameter receiveBuffer: a small `SO_RCVBUF` makes a client that stops reading
+    ///   stop acknowledging too, as a slow or stalled peer would; by default the kernel's
+    ///   buffer (megabytes on loopback) takes a whole large reply at once.
+    static func connect(port: Int, receiveBuffer: Int? = nil) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let receiveBuffer {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
+        }
+        return try await bootstrap
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: port)) { channel in
@@ -47,8 +55,8 @@ enum RawClient {
 
     /// Writes `request`, reads only `readCount` bytes of the reply, then resets the
     /// connection (SO_LINGER 0), as the original client does after a send.
-    static func exchangeThenReset(_ request: [UInt8], port: Int, readCount: Int) async throws -> [UInt8] {
-        let channel = try await connect(port: port)
+    static func exchangeThenReset(_ request: [UInt8], port: Int, readCount: Int, receiveBuffer: Int? = nil) async throws -> [UInt8] {
+        let channel = try await connect(port: port, receiveBuffer: receiveBuffer)
         if let provider = channel.channel as? any SocketOptionProvider {
             try await provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
         }

@@ -160,8 +160,10 @@ struct SeedConnection: Sendable {
                 await reader.close()
             }
             if buffer.readableBytes > 0 { try await connection.write(buffer) }
-            // Acknowledge only what the kernel has taken in full (PROTOCOL.md, "Known defects").
+            // Delete only what the peer has received (PROTOCOL.md, "Known defects"): every
+            // byte written and acknowledged by the peer's TCP.
             try await connection.flush()
+            try await connection.confirmDelivery()
         } catch {
             logger.info("pull reply not delivered; messages return to the inbox",
                         metadata: ["peer": "\(connection.peerDescription)", "error": "\(error)", "messages": "\(claim.messages.count)"])

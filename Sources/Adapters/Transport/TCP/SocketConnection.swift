@@ -71,6 +71,8 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     private var outboundBytes = 0
     private var writeWaiter: (continuation: UnsafeContinuation<Void, any Error>, threshold: Int)?
     private var closeWhenFlushed = false
+    /// Waits until the peer acknowledged every byte written (`confirmDelivery`).
+    private var confirmWaiter: UnsafeContinuation<Void, any Error>?
 
     // Lifetime.
     private var epollEvents: UInt32 = 0
@@ -110,6 +112,11 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     }
 
     func ready(_ events: UInt32) {
+        if confirmWaiter != nil && events & sealpost_epoll_err() != 0 {
+            // Reset before everything was acknowledged.
+            fail(SocketError.closed)
+            return
+        }
         if events & sealpost_epoll_out() != 0 { flushOutbound() }
         if events & (sealpost_epoll_in() | sealpost_epoll_rdhup()) != 0 { readAvailable() }
         if !closed && events & (sealpost_epoll_err() | sealpost_epoll_hup()) != 0 {
@@ -127,6 +134,14 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
 
     func sweep(now: UInt64) {
         guard !closed else { return }
+        if confirmWaiter != nil {
+            checkDelivery()
+            if confirmWaiter != nil, now &- lastActivity >= core.idleTimeout {
+                core.logger.info("closing connection: reply not acknowledged within the idle timeout", metadata: ["peer": "\(peerDescription)"])
+                hardClose()
+            }
+            return
+        }
         if let lingerUntil {
             if now >= lingerUntil { hardClose() }
             return
@@ -144,7 +159,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
 
     private var wantsRead: Bool {
         guard !closed, !inputClosed, !readPaused else { return false }
-        return !started || (streaming && !requestConsumed) || lingerUntil != nil
+        return !started || (streaming && !requestConsumed) || lingerUntil != nil || confirmWaiter != nil
     }
 
     private func updateInterest() {
@@ -185,11 +200,15 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
             }
             if count == 0 {
                 inputClosed = true
-                endOfInput()
+                if confirmWaiter != nil {
+                    checkDelivery()
+                } else {
+                    endOfInput()
+                }
                 return
             }
             lastActivity = monotonicNanoseconds()
-            if lingerUntil != nil {
+            if lingerUntil != nil || confirmWaiter != nil {
                 inbound!.clear()
                 continue
             }
@@ -360,6 +379,38 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         }
     }
 
+    /// Returns once the peer's TCP has acknowledged every byte written; throws if the
+    /// connection fails first. Ends our side of the connection (the reply is complete),
+    /// so a peer that reads to the end sees it at once.
+    ///
+    /// Bytes handed to the kernel are not yet delivered: a peer that resets after reading
+    /// part of a large reply leaves the rest unacknowledged, and this throws.
+    func confirmDelivery() async throws {
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+            loop.execute {
+                guard !self.closed, self.outbound.isEmpty else {
+                    continuation.resume(throwing: SocketError.closed)
+                    return
+                }
+                shutdown(self.fd, Int32(SHUT_WR))
+                self.confirmWaiter = continuation
+                self.checkDelivery()
+                self.updateInterest()
+            }
+        }
+    }
+
+    private func checkDelivery() {
+        guard let waiter = confirmWaiter else { return }
+        let unacknowledged = sealpost_unacknowledged_bytes(fd)
+        if unacknowledged == 0 {
+            confirmWaiter = nil
+            waiter.resume()
+        } else if unacknowledged < 0 {
+            fail(SocketError.system(call: "ioctl(SIOCOUTQ)", errno: errno))
+        }
+    }
+
     /// Writes `bytes` and closes once they are out (or the peer is gone).
     func writeAndClose(_ bytes: ByteBuffer) {
         loop.execute {
@@ -472,6 +523,10 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         if let waiter = writeWaiter {
             writeWaiter = nil
             waiter.continuation.resume(throwing: SocketError.closed)
+        }
+        if let waiter = confirmWaiter {
+            confirmWaiter = nil
+            waiter.resume(throwing: SocketError.closed)
         }
         releaseIfDone()
     }

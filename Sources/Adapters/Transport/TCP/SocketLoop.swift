@@ -18,8 +18,8 @@ protocol SocketLoopHandler: AnyObject {
 /// thread unless the store itself works elsewhere (a database's own threads), and then one
 /// hop back. Blocking calls never run here; the stores run them on their own threads.
 final class SocketLoop: TaskExecutor, @unchecked Sendable {
-    /// How often timeouts are checked.
-    static let sweepInterval: UInt64 = 250_000_000
+    /// How often timeouts are checked (a few thousand comparisons at most).
+    static let sweepInterval: UInt64 = 50_000_000
 
     private enum Work {
         case job(UnownedJob)
