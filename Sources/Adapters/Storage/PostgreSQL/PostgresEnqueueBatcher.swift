@@ -4,9 +4,11 @@ import Synchronization
 
 /// Gathers concurrent `enqueue`s into one multi-row INSERT, so that they share one commit.
 ///
-/// The first caller to find the batcher idle starts a drain loop; while a batch is being
-/// written, newcomers queue up and go together in the next one. There is no timer: an idle
-/// batcher writes a lone message at once, and under load batches grow by themselves.
+/// A caller that finds fewer than `maxInFlight` batches being written starts a drain loop;
+/// otherwise it queues up and goes with the next batch. There is no timer: an idle batcher
+/// writes a lone message at once, and under load batches grow by themselves. Several
+/// batches in flight keep PostgreSQL busy while one of them waits for its WAL flush (its
+/// commits then share flushes too).
 final class PostgresEnqueueBatcher: Sendable {
     private struct Item {
         let header: MessageHeader
@@ -16,17 +18,20 @@ final class PostgresEnqueueBatcher: Sendable {
 
     private struct State {
         var pending: [Item] = []
-        var drainer: Task<Void, Never>?
+        var drainers: [Int: Task<Void, Never>] = [:]
+        var nextDrainer = 0
         var batchesWritten = 0
     }
 
     private let pool: PostgresConnectionPool
     private let limit: Int
+    private let maxInFlight: Int
     private let state = Mutex(State())
 
-    init(pool: PostgresConnectionPool, limit: Int) {
+    init(pool: PostgresConnectionPool, limit: Int, maxInFlight: Int = 3) {
         self.pool = pool
         self.limit = max(1, limit)
+        self.maxInFlight = max(1, maxInFlight)
     }
 
     /// Stores one message with inline content, committed when it returns.
@@ -34,8 +39,10 @@ final class PostgresEnqueueBatcher: Sendable {
         try await withCheckedThrowingContinuation { continuation in
             state.withLock { state in
                 state.pending.append(Item(header: header, content: content, continuation: continuation))
-                if state.drainer == nil {
-                    state.drainer = Task { await self.drainLoop() }
+                if state.drainers.count < maxInFlight {
+                    let key = state.nextDrainer
+                    state.nextDrainer += 1
+                    state.drainers[key] = Task { await self.drainLoop(key) }
                 }
             }
         }
@@ -46,16 +53,16 @@ final class PostgresEnqueueBatcher: Sendable {
 
     /// Waits until everything queued so far is written.
     func drain() async {
-        while let drainer = state.withLock({ $0.drainer }) {
+        while let drainer = state.withLock({ $0.drainers.values.first }) {
             await drainer.value
         }
     }
 
-    private func drainLoop() async {
+    private func drainLoop(_ key: Int) async {
         while true {
             let batch: [Item] = state.withLock { state in
                 guard !state.pending.isEmpty else {
-                    state.drainer = nil
+                    state.drainers[key] = nil
                     return []
                 }
                 let count = min(limit, state.pending.count)
