@@ -1,101 +1,123 @@
+import Application
+import Dispatch
+import Foundation
 import Synchronization
 
 /// Group commit: concurrent callers share one transaction, hence one fsync.
 ///
-/// There is no timer. A caller that finds the batcher idle becomes the leader and commits
-/// at once, alone. Callers that arrive while a commit is in flight wait in a list; when
-/// the commit ends, the leader resumes its own caller and hands leadership to the first
-/// waiter, which commits everything that piled up in one transaction, and so on.
+/// One thread of its own does every commit, one after another. A caller queues its item
+/// and waits; the thread takes everything queued (up to `maxBatch`), commits it in one
+/// transaction, resumes the callers, and takes what queued up meanwhile. There is no
+/// timer: a lone item is committed at once, and under load batches grow by themselves.
+/// The thread blocks in SQLite and in fsync, never a Swift task or an event loop, and a
+/// commit costs one wake-up of this thread and one of each caller.
 final class SQLiteCommitBatcher<Item: Sendable, Output: Sendable>: Sendable {
-    /// Commits a batch in one transaction, returning one output per item, in order.
-    typealias Commit = @Sendable ([Item]) async throws -> [Output]
+    /// Commits a batch in one transaction, returning one output per item, in order. Blocks.
+    typealias Commit = @Sendable ([Item]) throws -> [Output]
 
-    private enum Turn: Sendable {
-        case done(Output)
-        case lead
-    }
-
-    private struct Waiter: Sendable {
+    private struct Waiter {
         let item: Item
-        let continuation: CheckedContinuation<Turn, any Error>
+        let continuation: UnsafeContinuation<Output, any Error>
     }
 
     private struct State {
         var waiting: [Waiter] = []
-        var busy = false
         var transactions = 0
+        var stopped = false
+        var exited = false
+        var exitWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
+    private let wake = DispatchSemaphore(value: 0)
     private let maxBatch: Int
     private let commit: Commit
 
     /// - Parameters:
     ///   - maxBatch: The most items one transaction takes.
     ///   - commit: Writes a batch in one transaction.
-    init(maxBatch: Int, commit: @escaping Commit) {
+    init(maxBatch: Int, name: String = "sealpost-sqlite-commit", commit: @escaping Commit) {
         self.maxBatch = max(1, maxBatch)
         self.commit = commit
+        let thread = Thread { [self] in run() }
+        thread.name = name
+        thread.start()
     }
 
     /// How many transactions the batcher has run, for tests.
     var transactions: Int { state.withLock { $0.transactions } }
 
     /// Commits `item`, together with whatever else is waiting, and returns its output.
+    ///
+    /// - Throws: what the commit threw, or `StoreError.unavailable` once stopped.
     func submit(_ item: Item) async throws -> Output {
-        let turn = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Turn, any Error>) in
-            let lead = state.withLock { state in
-                if state.busy {
-                    state.waiting.append(Waiter(item: item, continuation: continuation))
-                    return false
-                }
-                state.busy = true
-                return true
+        try await withUnsafeThrowingContinuation { continuation in
+            let (accepted, first) = state.withLock { state -> (Bool, Bool) in
+                guard !state.stopped else { return (false, false) }
+                state.waiting.append(Waiter(item: item, continuation: continuation))
+                return (true, state.waiting.count == 1)
             }
-            if lead { continuation.resume(returning: .lead) }
-        }
-        switch turn {
-        case .done(let output):
-            return output
-        case .lead:
-            return try await lead(with: item)
+            guard accepted else {
+                continuation.resume(throwing: StoreError.unavailable("the database is closed"))
+                return
+            }
+            // The thread empties the queue before it sleeps: only the first item wakes it.
+            if first { wake.signal() }
         }
     }
 
-    /// Commits `own` and the waiters, resumes them, then passes leadership on.
-    private func lead(with own: Item) async throws -> Output {
-        let followers = state.withLock { state in
-            let taken = Array(state.waiting.prefix(maxBatch - 1))
-            state.waiting.removeFirst(taken.count)
-            state.transactions += 1
-            return taken
+    /// Commits what is queued, ends the thread and returns once it has ended. Later
+    /// submissions fail.
+    func stop() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let exited = state.withLock { state -> Bool in
+                state.stopped = true
+                if !state.exited { state.exitWaiters.append(continuation) }
+                return state.exited
+            }
+            if exited { continuation.resume() }
+            wake.signal()
         }
-        let result: Result<[Output], any Error>
-        do {
-            // An unstructured task, so that cancelling the leader's caller does not fail
-            // the followers' writes along with it.
-            let batch = [own] + followers.map(\.item)
-            let commit = self.commit
-            let outputs = try await Task { try await commit(batch) }.value
-            precondition(outputs.count == followers.count + 1, "a batch commit must return one output per item")
-            result = .success(outputs)
-        } catch {
-            result = .failure(error)
+    }
+
+    private func exit() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.exited = true
+            defer { state.exitWaiters.removeAll() }
+            return state.exitWaiters
         }
-        for (index, follower) in followers.enumerated() {
-            switch result {
-            case .success(let outputs): follower.continuation.resume(returning: .done(outputs[index + 1]))
-            case .failure(let error): follower.continuation.resume(throwing: error)
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func run() {
+        while true {
+            wake.wait()
+            while true {
+                let (batch, stopped) = state.withLock { state -> ([Waiter], Bool) in
+                    let count = min(maxBatch, state.waiting.count)
+                    guard count > 0 else { return ([], state.stopped) }
+                    state.transactions += 1
+                    defer { state.waiting.removeFirst(count) }
+                    return (Array(state.waiting.prefix(count)), state.stopped)
+                }
+                if batch.isEmpty {
+                    if stopped {
+                        exit()
+                        return
+                    }
+                    break
+                }
+                let result = Result { try commit(batch.map(\.item)) }
+                switch result {
+                case .success(let outputs) where outputs.count == batch.count:
+                    for (waiter, output) in zip(batch, outputs) { waiter.continuation.resume(returning: output) }
+                case .success(let outputs):
+                    let error = StoreError.unavailable("a batch of \(batch.count) writes returned \(outputs.count) results")
+                    for waiter in batch { waiter.continuation.resume(throwing: error) }
+                case .failure(let error):
+                    for waiter in batch { waiter.continuation.resume(throwing: error) }
+                }
             }
         }
-        let next: Waiter? = state.withLock { state in
-            guard !state.waiting.isEmpty else {
-                state.busy = false
-                return nil
-            }
-            return state.waiting.removeFirst()
-        }
-        next?.continuation.resume(returning: .lead)
-        return try result.get()[0]
     }
 }

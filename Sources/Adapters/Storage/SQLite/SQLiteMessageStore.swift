@@ -26,7 +26,15 @@ public final class SQLiteMessageStore: MessageStore {
     private let pool: DatabasePool
     private let logger: Logger
     private let book = SQLiteClaimBook()
-    private let batcher: SQLiteCommitBatcher<NewMessage, Int64>
+    private let batcher: SQLiteCommitBatcher<Write, Int64>
+
+    /// One write of a group commit.
+    enum Write: Sendable {
+        /// Returns the new row's id.
+        case insert(NewMessage)
+        /// Deletes delivered rows; returns 0.
+        case delete([Int64])
+    }
 
     init(pool: DatabasePool, blobs: BlobDirectory, inlineLimit: UInt32, maxBatch: Int, logger: Logger) {
         self.pool = pool
@@ -34,7 +42,7 @@ public final class SQLiteMessageStore: MessageStore {
         self.inlineLimit = inlineLimit
         self.logger = logger
         self.batcher = SQLiteCommitBatcher(maxBatch: maxBatch) { batch in
-            try await pool.write { db in try Self.insert(batch, into: db) }
+            try pool.write { db in try Self.apply(batch, to: db) }
         }
     }
 
@@ -114,17 +122,13 @@ public final class SQLiteMessageStore: MessageStore {
         return BlobContentReader(blobs: blobs, fd: fd, chunk: Self.readChunk)
     }
 
-    /// Deletes the messages of `claim` in one transaction, then unlinks their files.
+    /// Deletes the messages of `claim` (in a group commit, with whatever else is being
+    /// written), then unlinks their files.
     public func acknowledge(_ claim: MessageClaim) async throws {
         let held = book.all(of: claim.token)
         guard !held.isEmpty else { return }
         let rowIDs = held.map(\.rowID)
-        try await SQLiteErrors.mapping {
-            try await pool.write { db in
-                let statement = try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ?")
-                for rowID in rowIDs { try statement.execute(arguments: [rowID]) }
-            }
-        }
+        _ = try await SQLiteErrors.mapping { try await batcher.submit(.delete(rowIDs)) }
         book.close(claim.token)
         await blobs.remove(held.compactMap(\.blobName).map(blobs.blobPath))
     }
@@ -167,7 +171,7 @@ public final class SQLiteMessageStore: MessageStore {
 
     /// Inserts a message through group commit and returns its id.
     func insert(_ message: NewMessage) async throws -> MessageID {
-        let rowID = try await SQLiteErrors.mapping { try await batcher.submit(message) }
+        let rowID = try await SQLiteErrors.mapping { try await batcher.submit(.insert(message)) }
         return MessageID(UInt32(truncatingIfNeeded: rowID))
     }
 
@@ -192,18 +196,30 @@ public final class SQLiteMessageStore: MessageStore {
         }
     }
 
-    private static func insert(_ batch: [NewMessage], into db: Database) throws -> [Int64] {
-        let statement = try db.cachedStatement(sql: """
+    /// Ends the group-commit thread once what is queued is written.
+    func stop() async {
+        await batcher.stop()
+    }
+
+    private static func apply(_ batch: [Write], to db: Database) throws -> [Int64] {
+        let insert = try db.cachedStatement(sql: """
             INSERT INTO messages (recipient, sender, kind, content_size, content, blob)
             VALUES (?, ?, ?, ?, ?, ?)
             """)
-        return try batch.map { message in
-            try statement.execute(arguments: [
-                Data(message.header.recipient.bytes), Data(message.header.sender.bytes),
-                Int64(message.header.kind.rawValue), Int64(message.header.contentSize),
-                message.content.map { Data($0) }, message.blob,
-            ])
-            return db.lastInsertedRowID
+        let delete = try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ?")
+        return try batch.map { write in
+            switch write {
+            case .insert(let message):
+                try insert.execute(arguments: [
+                    Data(message.header.recipient.bytes), Data(message.header.sender.bytes),
+                    Int64(message.header.kind.rawValue), Int64(message.header.contentSize),
+                    message.content.map { Data($0) }, message.blob,
+                ])
+                return db.lastInsertedRowID
+            case .delete(let rowIDs):
+                for rowID in rowIDs { try delete.execute(arguments: [rowID]) }
+                return 0
+            }
         }
     }
 

@@ -85,6 +85,7 @@ public final class SQLiteStorage: Sendable {
     /// `clients` or `messages` afterwards.
     public func close() async {
         await clients.flushSeen()
+        await messages.stop()
         do {
             try pool.close()
         } catch {
