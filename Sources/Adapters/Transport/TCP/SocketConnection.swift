@@ -318,7 +318,8 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     }
 
     private func failPieces(_ error: any Error) {
-        guard streaming, !piecesFinished || !pieces.isEmpty, pieceFailure == nil else { return }
+        // Once the last piece arrived, the content is whole whatever happens to the socket.
+        guard streaming, !piecesFinished, pieceFailure == nil else { return }
         pieceFailure = error
         if let waiter = pieceWaiter {
             pieceWaiter = nil
