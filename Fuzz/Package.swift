@@ -32,7 +32,6 @@ let package = Package(
             dependencies: [
                 "Domain", "SeedWire",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: fuzz,
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]),

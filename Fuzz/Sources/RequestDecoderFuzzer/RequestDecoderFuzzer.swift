@@ -1,10 +1,10 @@
 import Domain
 import NIOCore
-import NIOEmbedded
 import SeedWire
 
-// libFuzzer target for `SeedRequestDecoder`, driven the way the server drives it: through
-// `ByteToMessageHandler` on a channel, the bytes arriving in pieces, then end of input.
+// libFuzzer target for `SeedRequestDecoder`, driven the way the server's `SocketConnection`
+// drives it: each read appended to what is left of the last, `decode` called until it
+// yields nothing, the rest kept; at end of input `decodeLast(seenEOF: true)`.
 //
 // Input layout: byte 0 chooses the decoder's limits and seeds the piece sizes; the rest is
 // what the peer sends. Seed corpus files are requests with a 0x00 byte in front.
@@ -15,7 +15,7 @@ import SeedWire
 // - streamed pieces follow a `.sendHead`, never exceed its declared content size, and
 //   exactly the piece that reaches the size is flagged last;
 // - whole payloads have exactly their declared sizes;
-// - only `SeedDecodeError` (or the handler's own error-state error) is ever thrown.
+// - only `SeedDecodeError` is ever thrown, and after one nothing more is decoded.
 // Allocations of a claimed size are caught by running with `-malloc_limit_mb`.
 
 /// The limits the fuzzer picks from: the server's defaults, and small ones that push
@@ -52,10 +52,9 @@ public func fuzzRequestDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
     let limit = limits[Int(control & 3)]
     var pieceSeed = UInt64(control >> 2) &+ 0x9E37_79B9_7F4A_7C15
 
-    let channel = EmbeddedChannel()
-    let decoder = SeedRequestDecoder(maxPayload: limit.maxPayload, inlineLimit: limit.inline)
-    try! channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
+    var decoder = SeedRequestDecoder(maxPayload: limit.maxPayload, inlineLimit: limit.inline)
     var checker = PartChecker(inputSize: input.count)
+    var pending: ByteBuffer?
 
     var offset = 0
     var failed = false
@@ -64,28 +63,31 @@ public func fuzzRequestDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
         pieceSeed = pieceSeed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         let roll = Int(truncatingIfNeeded: pieceSeed >> 33)
         let length = roll % 8 == 0 ? input.count - offset : min(1 + roll % 64, input.count - offset)
-        let piece = ByteBuffer(bytes: UnsafeBufferPointer(rebasing: input[offset..<offset + length]))
+        var buffer = pending ?? ByteBuffer()
+        buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(input)[offset..<offset + length]))
         offset += length
+        pending = nil
         do {
-            try channel.writeInbound(piece)
+            while let part = try decoder.decode(buffer: &buffer) {
+                checker.check(part)
+            }
         } catch {
             checker.expectDecodeError(error)
             failed = true
         }
-        checker.drain(channel)
+        if buffer.readableBytes > 0 { pending = buffer }
     }
-    // End of input: the peer half-closes (decodeLast with seenEOF), then the channel closes.
+    // End of input: the peer closed its side.
     if !failed {
-        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
-        do { try channel.throwIfErrorCaught() } catch { checker.expectDecodeError(error) }
-        checker.drain(channel)
+        var buffer = pending ?? ByteBuffer()
+        do {
+            while let part = try decoder.decodeLast(buffer: &buffer, seenEOF: true) {
+                checker.check(part)
+            }
+        } catch {
+            checker.expectDecodeError(error)
+        }
     }
-    do {
-        _ = try channel.finish(acceptAlreadyClosed: true)
-    } catch {
-        checker.expectDecodeError(error)
-    }
-    checker.drain(channel)
     return 0
 }
 
@@ -99,12 +101,6 @@ struct PartChecker {
 
     init(inputSize: Int) {
         self.inputSize = inputSize
-    }
-
-    mutating func drain(_ channel: EmbeddedChannel) {
-        while let part = try? channel.readInbound(as: SeedRequestPart.self) {
-            check(part)
-        }
     }
 
     mutating func check(_ part: SeedRequestPart) {
@@ -146,7 +142,7 @@ struct PartChecker {
 
     func expectDecodeError(_ error: any Error) {
         switch error {
-        case is SeedDecodeError, is ByteToMessageDecoderError:
+        case is SeedDecodeError:
             return
         default:
             preconditionFailure("unexpected error type: \(error)")
