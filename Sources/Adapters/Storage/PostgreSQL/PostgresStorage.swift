@@ -29,7 +29,7 @@ public final class PostgresStorage: Sendable {
         /// Settings with the given values; each default suits a server.
         public init(
             poolSize: Int = 8, uploadPoolSize: Int = 8, inlineLimit: UInt32 = 64 * 1024,
-            chunkSize: Int = 1024 * 1024, claimLease: Duration = .seconds(600),
+            chunkSize: Int = 512 * 1024, claimLease: Duration = .seconds(600),
             seenBatchSize: Int = 256, seenFlushInterval: Duration = .seconds(5), enqueueBatchLimit: Int = 512
         ) {
             self.poolSize = poolSize
