@@ -83,23 +83,13 @@ final class PostgresConnection: @unchecked Sendable {
         let types = binds.map(\.oid)
         let lengths = encoded.map { Int32($0?.count ?? 0) }
         let formats = [Int32](repeating: 1, count: binds.count)
-        // All values in one buffer, plus one spare byte so that an empty value still has a
-        // non-NULL address (a NULL address would mean SQL NULL).
-        var offsets: [Int] = []
-        var storage: [UInt8] = []
-        storage.reserveCapacity(lengths.reduce(1) { $0 + Int($1) })
-        for value in encoded {
-            offsets.append(storage.count)
-            storage += value ?? []
-        }
-        storage.append(0)
-        let result = storage.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { chars -> OpaquePointer? in
-                let base = chars.baseAddress!
-                let values: [UnsafePointer<CChar>?] = encoded.indices.map { index in
-                    encoded[index] == nil ? nil : base + offsets[index]
-                }
-                return PQexecParams(handle, sql, Int32(binds.count), types, values, lengths, formats, 1)
+        // libpq reads the values in place: no copy of a (possibly large) bytea is made here.
+        var spare: UInt8 = 0
+        let result = withUnsafePointer(to: &spare) { spare in
+            var values: [UnsafePointer<CChar>?] = []
+            values.reserveCapacity(encoded.count)
+            return Self.withValuePointers(encoded[...], spare: UnsafeRawPointer(spare), into: &values) { values in
+                PQexecParams(handle, sql, Int32(binds.count), types, values, lengths, formats, 1)
             }
         }
         guard let result else {
@@ -111,6 +101,24 @@ final class PostgresConnection: @unchecked Sendable {
             throw error(from: result)
         }
         return Self.rows(of: result)
+    }
+
+    /// Calls `body` with the address of every value, borrowing each value's storage in a
+    /// nested scope so that all addresses stay valid during `body`. A `nil` value gets a NULL
+    /// address (SQL NULL); an empty one gets `spare`, since NULL would mean SQL NULL.
+    private static func withValuePointers<R>(
+        _ rest: ArraySlice<[UInt8]?>, spare: UnsafeRawPointer, into values: inout [UnsafePointer<CChar>?],
+        _ body: ([UnsafePointer<CChar>?]) -> R
+    ) -> R {
+        guard let first = rest.first else { return body(values) }
+        guard let value = first else {
+            values.append(nil)
+            return withValuePointers(rest.dropFirst(), spare: spare, into: &values, body)
+        }
+        return value.withUnsafeBytes { bytes in
+            values.append((bytes.baseAddress ?? spare).assumingMemoryBound(to: CChar.self))
+            return withValuePointers(rest.dropFirst(), spare: spare, into: &values, body)
+        }
     }
 
     private func error(from result: OpaquePointer) -> PostgresError {

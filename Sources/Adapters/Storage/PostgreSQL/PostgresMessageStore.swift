@@ -5,7 +5,8 @@ import Logging
 /// Waiting messages in PostgreSQL, shared by every server process on the database.
 ///
 /// Contents up to `inlineLimit` live in the message row; larger ones in chunk rows of
-/// `chunkSize`, written and read one chunk at a time. Claims are rows marked with a random
+/// `chunkSize`: an upload receives the next chunk while the previous one is inserted, and a
+/// reader fetches a few rows ahead of the one being sent. Claims are rows marked with a random
 /// token and a lease, taken with `FOR UPDATE SKIP LOCKED`, so concurrent claims, in this
 /// process or another, never share a message.
 public final class PostgresMessageStore: MessageStore {
