@@ -212,7 +212,7 @@ struct BadInputTests {
 /// Storage an interrupted upload could leave: uploads in progress, files on disk.
 func pendingStorage(_ stores: TestStores) async throws -> Int {
     if let memory = stores.messages as? InMemoryMessageStore {
-        return await memory.pendingUploads
+        return memory.pendingUploads
     }
     if let directory = stores.directory {
         return try contentFiles(in: directory).count

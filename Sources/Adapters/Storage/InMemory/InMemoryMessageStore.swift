@@ -8,7 +8,7 @@ import Synchronization
 /// Nothing survives a restart. Small contents live in memory; contents that stream in
 /// through `beginUpload` are spilled to files in a private temporary directory, so a
 /// 1 GiB file does not make a 1 GiB process. `shutdown()` removes that directory.
-public actor InMemoryMessageStore: MessageStore {
+public final class InMemoryMessageStore: MessageStore {
     enum Content {
         case bytes([UInt8])
         case file(path: String)
@@ -21,14 +21,20 @@ public actor InMemoryMessageStore: MessageStore {
         var claimedBy: UInt64?
     }
 
-    private var nextID: UInt32 = 1
-    private var nextToken: UInt64 = 1
-    private var nextUpload: UInt64 = 1
-    /// Waiting messages by recipient, oldest first.
-    private var inboxes: [ClientID: [Stored]] = [:]
-    /// Uploads in progress.
-    private var uploads: Set<UInt64> = []
-    private var spillCreated = false
+    /// Everything mutable, behind one lock: each operation is a few in-memory steps, so
+    /// callers never suspend for it (an actor would make them hop threads under load).
+    private struct State {
+        var nextID: UInt32 = 1
+        var nextToken: UInt64 = 1
+        var nextUpload: UInt64 = 1
+        /// Waiting messages by recipient, oldest first.
+        var inboxes: [ClientID: [Stored]] = [:]
+        /// Uploads in progress.
+        var uploads: Set<UInt64> = []
+        var spillCreated = false
+    }
+
+    private let state = Mutex(State())
     /// Where streamed contents are written.
     let spill: BlobDirectory
     /// Contents larger than this are handed out through `openContent`.
@@ -44,49 +50,59 @@ public actor InMemoryMessageStore: MessageStore {
         guard content.count == Int(header.contentSize) else {
             throw StoreError.sizeMismatch(declared: UInt64(header.contentSize), written: UInt64(content.count))
         }
-        return store(header, content: .bytes(content))
+        return state.withLock { Self.store(header, content: .bytes(content), in: &$0) }
     }
 
     public func beginUpload(_ header: MessageHeader) async throws -> any MessageUpload {
-        if !spillCreated {
+        if !state.withLock({ $0.spillCreated }) {
+            // Creating an existing directory is not an error: two first uploads may race here.
             try await spill.create()
-            spillCreated = true
+            state.withLock { $0.spillCreated = true }
         }
-        let number = nextUpload
-        nextUpload += 1
+        let number = state.withLock { state in
+            defer { state.nextUpload += 1 }
+            return state.nextUpload
+        }
         let name = "upload-\(number)"
         let fd = try await spill.createPart(name)
-        uploads.insert(number)
+        state.withLock { _ = $0.uploads.insert(number) }
         return InMemoryUpload(store: self, number: number, header: header, path: spill.partPath(name), fd: fd)
     }
 
     public func claim(for recipient: ClientID, maxBytes: UInt64) -> MessageClaim {
-        let token = nextToken
-        nextToken += 1
-        var taken: [Envelope] = []
-        var total: UInt64 = 0
-        guard var inbox = inboxes[recipient] else {
-            return MessageClaim(token: token, recipient: recipient, messages: [])
+        let inlineLimit = self.inlineLimit
+        return state.withLock { state in
+            let token = state.nextToken
+            state.nextToken += 1
+            var taken: [Envelope] = []
+            var total: UInt64 = 0
+            guard var inbox = state.inboxes[recipient] else {
+                return MessageClaim(token: token, recipient: recipient, messages: [])
+            }
+            state.inboxes[recipient] = nil  // edited in place below, not copied
+            for index in inbox.indices where inbox[index].claimedBy == nil {
+                let message = inbox[index]
+                let size = 25 + UInt64(message.header.contentSize)
+                if !taken.isEmpty && total + size > maxBytes { break }
+                inbox[index].claimedBy = token
+                total += size
+                var inline: [UInt8]? = nil
+                if case .bytes(let bytes) = message.content, message.header.contentSize <= inlineLimit { inline = bytes }
+                taken.append(Envelope(
+                    id: message.id, sender: message.header.sender, kind: message.header.kind,
+                    contentSize: message.header.contentSize, inlineContent: inline))
+                if total >= maxBytes { break }
+            }
+            state.inboxes[recipient] = inbox
+            return MessageClaim(token: token, recipient: recipient, messages: taken)
         }
-        for index in inbox.indices where inbox[index].claimedBy == nil {
-            let message = inbox[index]
-            let size = 25 + UInt64(message.header.contentSize)
-            if !taken.isEmpty && total + size > maxBytes { break }
-            inbox[index].claimedBy = token
-            total += size
-            var inline: [UInt8]? = nil
-            if case .bytes(let bytes) = message.content, message.header.contentSize <= inlineLimit { inline = bytes }
-            taken.append(Envelope(
-                id: message.id, sender: message.header.sender, kind: message.header.kind,
-                contentSize: message.header.contentSize, inlineContent: inline))
-            if total >= maxBytes { break }
-        }
-        inboxes[recipient] = inbox
-        return MessageClaim(token: token, recipient: recipient, messages: taken)
     }
 
     public func openContent(of message: Envelope, in claim: MessageClaim) async throws -> any MessageContentReader {
-        guard let stored = inboxes[claim.recipient]?.first(where: { $0.id == message.id && $0.claimedBy == claim.token }) else {
+        let stored = state.withLock { state in
+            state.inboxes[claim.recipient]?.first(where: { $0.id == message.id && $0.claimedBy == claim.token })
+        }
+        guard let stored else {
             throw StoreError.notFound("message \(message.id) in claim \(claim.token)")
         }
         switch stored.content {
@@ -99,22 +115,28 @@ public actor InMemoryMessageStore: MessageStore {
     }
 
     public func acknowledge(_ claim: MessageClaim) async {
-        var files: [String] = []
-        inboxes[claim.recipient]?.removeAll { message in
-            guard message.claimedBy == claim.token else { return false }
-            if case .file(let path) = message.content { files.append(path) }
-            return true
+        let files = state.withLock { state -> [String] in
+            var files: [String] = []
+            state.inboxes[claim.recipient]?.removeAll { message in
+                guard message.claimedBy == claim.token else { return false }
+                if case .file(let path) = message.content { files.append(path) }
+                return true
+            }
+            if state.inboxes[claim.recipient]?.isEmpty == true { state.inboxes[claim.recipient] = nil }
+            return files
         }
-        if inboxes[claim.recipient]?.isEmpty == true { inboxes[claim.recipient] = nil }
-        await spill.remove(files)
+        if !files.isEmpty { await spill.remove(files) }
     }
 
     public func release(_ claim: MessageClaim) {
-        guard var inbox = inboxes[claim.recipient] else { return }
-        for index in inbox.indices where inbox[index].claimedBy == claim.token {
-            inbox[index].claimedBy = nil
+        state.withLock { state in
+            guard var inbox = state.inboxes[claim.recipient] else { return }
+            state.inboxes[claim.recipient] = nil
+            for index in inbox.indices where inbox[index].claimedBy == claim.token {
+                inbox[index].claimedBy = nil
+            }
+            state.inboxes[claim.recipient] = inbox
         }
-        inboxes[claim.recipient] = inbox
     }
 
     public func recover() {
@@ -123,28 +145,33 @@ public actor InMemoryMessageStore: MessageStore {
 
     /// Removes every spilled file and the directory: call when the server stops.
     public func shutdown() async {
-        inboxes = [:]
-        if spillCreated { await spill.removeAll() }
+        let created = state.withLock { state in
+            state.inboxes = [:]
+            return state.spillCreated
+        }
+        if created { await spill.removeAll() }
     }
 
     /// How many uploads are in progress, for tests of cleanup.
-    public var pendingUploads: Int { uploads.count }
+    public var pendingUploads: Int { state.withLock { $0.uploads.count } }
 
     /// How many messages are stored, claimed or not, for tests.
-    public var storedMessages: Int { inboxes.values.reduce(0) { $0 + $1.count } }
+    public var storedMessages: Int { state.withLock { $0.inboxes.values.reduce(0) { $0 + $1.count } } }
 
-    private func store(_ header: MessageHeader, content: Content) -> MessageID {
-        let id = MessageID(nextID)
-        nextID &+= 1
-        if nextID == 0 { nextID = 1 }
-        inboxes[header.recipient, default: []].append(Stored(header: header, id: id, content: content, claimedBy: nil))
+    private static func store(_ header: MessageHeader, content: Content, in state: inout State) -> MessageID {
+        let id = MessageID(state.nextID)
+        state.nextID &+= 1
+        if state.nextID == 0 { state.nextID = 1 }
+        state.inboxes[header.recipient, default: []].append(Stored(header: header, id: id, content: content, claimedBy: nil))
         return id
     }
 
     fileprivate func finishUpload(_ number: UInt64, header: MessageHeader, path: String?) -> MessageID? {
-        uploads.remove(number)
-        guard let path else { return nil }
-        return store(header, content: .file(path: path))
+        state.withLock { state in
+            state.uploads.remove(number)
+            guard let path else { return nil }
+            return Self.store(header, content: .file(path: path), in: &state)
+        }
     }
 }
 
@@ -191,10 +218,10 @@ final class InMemoryUpload: MessageUpload {
         await store.spill.closeWithoutSync(fd)
         guard written == UInt64(header.contentSize) else {
             await store.spill.remove([path])
-            _ = await store.finishUpload(number, header: header, path: nil)
+            _ = store.finishUpload(number, header: header, path: nil)
             throw StoreError.sizeMismatch(declared: UInt64(header.contentSize), written: written)
         }
-        guard let id = await store.finishUpload(number, header: header, path: path) else {
+        guard let id = store.finishUpload(number, header: header, path: path) else {
             throw StoreError.notFound("upload \(number)")
         }
         return id
@@ -208,7 +235,7 @@ final class InMemoryUpload: MessageUpload {
         guard let fd else { return }
         await store.spill.closeWithoutSync(fd)
         await store.spill.remove([path])
-        _ = await store.finishUpload(number, header: header, path: nil)
+        _ = store.finishUpload(number, header: header, path: nil)
     }
 }
 

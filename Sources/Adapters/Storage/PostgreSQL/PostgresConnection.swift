@@ -15,6 +15,8 @@ final class PostgresConnection: @unchecked Sendable {
     /// Session settings applied after every (re)connect, such as `SET search_path`.
     private let setup: [String]
     private var handle: OpaquePointer?
+    /// Statements prepared on the current session, by name.
+    private var prepared: Set<String> = []
 
     init(number: Int, conninfo: String, setup: [String]) {
         self.number = number
@@ -38,6 +40,7 @@ final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(.connection, message: message)
         }
         handle = connection
+        prepared = []
         for statement in setup {
             _ = try execute(statement)
         }
@@ -78,7 +81,28 @@ final class PostgresConnection: @unchecked Sendable {
     /// - Throws: `PostgresError` with the server's SQLSTATE and constraint name, if any.
     @discardableResult
     func execute(_ sql: String, _ binds: [PostgresBind] = []) throws -> PostgresRows {
+        try run(sql, binds, preparedAs: nil)
+    }
+
+    /// Runs a statement prepared once per session under `name` (`PQprepare`, then
+    /// `PQexecPrepared`): the server parses and plans it once, not on every call. For the
+    /// statements of the hot path.
+    @discardableResult
+    func execute(prepared name: String, _ sql: String, _ binds: [PostgresBind] = []) throws -> PostgresRows {
+        try run(sql, binds, preparedAs: name)
+    }
+
+    private func run(_ sql: String, _ binds: [PostgresBind], preparedAs name: String?) throws -> PostgresRows {
         guard let handle else { throw PostgresError(.connection, message: "connection \(number) is closed") }
+        if let name, !prepared.contains(name) {
+            let types = binds.map(\.oid)
+            guard let result = PQprepare(handle, name, sql, Int32(types.count), types) else {
+                throw PostgresError(.connection, message: Self.text(PQerrorMessage(handle)))
+            }
+            defer { PQclear(result) }
+            guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw error(from: result) }
+            prepared.insert(name)
+        }
         let encoded = binds.map(\.encoded)
         let types = binds.map(\.oid)
         let lengths = encoded.map { Int32($0?.count ?? 0) }
@@ -89,7 +113,11 @@ final class PostgresConnection: @unchecked Sendable {
             var values: [UnsafePointer<CChar>?] = []
             values.reserveCapacity(encoded.count)
             return Self.withValuePointers(encoded[...], spare: UnsafeRawPointer(spare), into: &values) { values in
-                PQexecParams(handle, sql, Int32(binds.count), types, values, lengths, formats, 1)
+                if let name {
+                    PQexecPrepared(handle, name, Int32(binds.count), values, lengths, formats, 1)
+                } else {
+                    PQexecParams(handle, sql, Int32(binds.count), types, values, lengths, formats, 1)
+                }
             }
         }
         guard let result else {

@@ -91,7 +91,7 @@ final class PostgresContentReader: MessageContentReader {
         Task { [pool, blobID, token] in
             let rows = try await mappingPostgresErrors {
                 try await pool.withConnection { connection in
-                    try connection.execute("""
+                    try connection.execute(prepared: "sealpost_read_chunk", """
                         SELECT c.data FROM message_chunks c
                         WHERE c.blob_id = $1 AND c.seq = $2
                           AND EXISTS (SELECT 1 FROM messages m WHERE m.blob_id = $1 AND m.claim_token = $3)

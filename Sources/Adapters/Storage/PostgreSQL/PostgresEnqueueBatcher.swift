@@ -85,7 +85,7 @@ final class PostgresEnqueueBatcher: Sendable {
             let rows = try await pool.withConnection { connection in
                 // One statement is one transaction: one commit for the whole batch. Identity
                 // values are drawn in ORDER BY order, so sorted ids match the batch order.
-                try connection.execute("""
+                try connection.execute(prepared: "sealpost_enqueue", """
                     INSERT INTO messages (recipient, sender, kind, content_size, content)
                     SELECT r, s, k, z, c
                     FROM unnest($1::bytea[], $2::bytea[], $3::int2[], $4::int8[], $5::bytea[])

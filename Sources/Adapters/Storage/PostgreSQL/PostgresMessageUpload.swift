@@ -190,6 +190,7 @@ final class PostgresMessageUpload: MessageUpload {
 
     static func insertChunk(_ data: [UInt8], blobID: Int64, seq: Int32, on connection: PostgresConnection) throws {
         try connection.execute(
+            prepared: "sealpost_insert_chunk",
             "INSERT INTO message_chunks (blob_id, seq, data) VALUES ($1, $2, $3)",
             [.int64(blobID), .int32(seq), .bytes(data)])
     }

@@ -148,7 +148,7 @@ struct SeedConnection: Sendable {
                         guard sent <= UInt64(message.contentSize) else {
                             throw StoreError.sizeMismatch(declared: UInt64(message.contentSize), written: sent)
                         }
-                        try await connection.write(ByteBuffer(bytes: piece))
+                        try await connection.write(piece)
                     }
                     guard sent == UInt64(message.contentSize) else {
                         throw StoreError.sizeMismatch(declared: UInt64(message.contentSize), written: sent)

@@ -67,7 +67,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     private var readPaused = false
 
     // Writing.
-    private var outbound = CircularBuffer<ByteBuffer>(initialCapacity: 4)
+    private var outbound = CircularBuffer<Outgoing>(initialCapacity: 4)
     private var outboundBytes = 0
     private var writeWaiter: (continuation: UnsafeContinuation<Void, any Error>, threshold: Int)?
     private var closeWhenFlushed = false
@@ -359,6 +359,16 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     /// Queues `bytes` and writes what the socket takes; suspends while more than
     /// `writeHighWatermark` bytes wait. Throws once the connection failed.
     func write(_ bytes: ByteBuffer) async throws {
+        try await write(.buffer(bytes))
+    }
+
+    /// Like `write(_:)` for bytes already in an array (a content piece from a store),
+    /// sent from the array itself rather than copied into a buffer first.
+    func write(_ bytes: [UInt8]) async throws {
+        try await write(.array(bytes, offset: 0))
+    }
+
+    private func write(_ bytes: Outgoing) async throws {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
             loop.execute {
                 guard !self.closed else {
@@ -416,7 +426,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     func writeAndClose(_ bytes: ByteBuffer) {
         loop.execute {
             guard !self.closed else { return }
-            self.queue(bytes)
+            self.queue(.buffer(bytes))
             self.flushOutbound()
             self.close()
         }
@@ -452,10 +462,10 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         updateInterest()
     }
 
-    private func queue(_ bytes: ByteBuffer) {
-        guard bytes.readableBytes > 0 else { return }
+    private func queue(_ bytes: Outgoing) {
+        guard bytes.count > 0 else { return }
         outbound.append(bytes)
-        outboundBytes += bytes.readableBytes
+        outboundBytes += bytes.count
     }
 
     private func resumeWhenBelow(_ threshold: Int, lowWatermark: Int, _ continuation: UnsafeContinuation<Void, any Error>) {
@@ -471,7 +481,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     private func flushOutbound() {
         while !closed, !outbound.isEmpty {
             var failure: Int32 = 0
-            let written = outbound[outbound.startIndex].withUnsafeReadableBytes { raw -> Int in
+            let written = outbound[outbound.startIndex].withUnsafeBytes { raw -> Int in
                 let result = send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL))
                 if result < 0 { failure = errno; return 0 }
                 return result
@@ -484,10 +494,10 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
             }
             lastActivity = monotonicNanoseconds()
             outboundBytes -= written
-            if written == outbound[outbound.startIndex].readableBytes {
+            if written == outbound[outbound.startIndex].count {
                 outbound.removeFirst()
             } else {
-                outbound[outbound.startIndex].moveReaderIndex(forwardBy: written)
+                outbound[outbound.startIndex].consume(written)
             }
         }
         if let waiter = writeWaiter, outboundBytes <= waiter.threshold {
@@ -536,6 +546,38 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         guard closed, !taskRunning, !released else { return }
         released = true
         core.connectionEnded()
+    }
+}
+
+/// Bytes waiting to be written.
+private enum Outgoing {
+    case buffer(ByteBuffer)
+    case array([UInt8], offset: Int)
+
+    var count: Int {
+        switch self {
+        case .buffer(let buffer): buffer.readableBytes
+        case .array(let bytes, let offset): bytes.count - offset
+        }
+    }
+
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch self {
+        case .buffer(let buffer):
+            try buffer.withUnsafeReadableBytes(body)
+        case .array(let bytes, let offset):
+            try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+        }
+    }
+
+    mutating func consume(_ count: Int) {
+        switch self {
+        case .buffer(var buffer):
+            buffer.moveReaderIndex(forwardBy: count)
+            self = .buffer(buffer)
+        case .array(let bytes, let offset):
+            self = .array(bytes, offset: offset + count)
+        }
     }
 }
 

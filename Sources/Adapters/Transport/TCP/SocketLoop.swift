@@ -1,4 +1,5 @@
 import CLinuxNet
+import Foundation
 import Glibc
 import Synchronization
 
@@ -184,7 +185,8 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
 enum SocketLoops {
     static let shared: [SocketLoop] = {
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        return (0..<cores).map { SocketLoop(name: "sealpost-io-\($0)") }
+        let count = ProcessInfo.processInfo.environment["SEALPOST_IO_THREADS"].flatMap(Int.init).map { max(1, min($0, 256)) } ?? cores
+        return (0..<count).map { SocketLoop(name: "sealpost-io-\($0)") }
     }()
 }
 
