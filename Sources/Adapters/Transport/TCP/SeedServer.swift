@@ -231,8 +231,9 @@ final class SocketAcceptor: SocketLoopHandler, @unchecked Sendable {
                 Glibc.close(fd)
                 continue
             }
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            // TCP_NODELAY is set only for replies written in several pieces (see
+            // `SocketConnection.write`): a one-piece reply followed by close is never held
+            // back by Nagle, and the system call is saved on every other connection.
             let connection = SocketConnection(fd: fd, loop: loop, core: core, now: monotonicNanoseconds())
             connection.start()
         }

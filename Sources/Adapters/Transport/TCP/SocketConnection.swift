@@ -71,6 +71,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     private var outboundBytes = 0
     private var writeWaiter: (continuation: UnsafeContinuation<Void, any Error>, threshold: Int)?
     private var closeWhenFlushed = false
+    private var noDelay = false
     /// Waits until the peer acknowledged every byte written (`confirmDelivery`).
     private var confirmWaiter: UnsafeContinuation<Void, any Error>?
 
@@ -374,6 +375,13 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
                 guard !self.closed else {
                     continuation.resume(throwing: SocketError.closed)
                     return
+                }
+                if !self.noDelay {
+                    // A reply in several pieces: its last small piece must not wait for the
+                    // peer's (possibly delayed) acknowledgement of the previous one.
+                    self.noDelay = true
+                    var one: Int32 = 1
+                    setsockopt(self.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
                 }
                 self.queue(bytes)
                 self.flushOutbound()
