@@ -1,4 +1,5 @@
 import Application
+import CLinuxNet
 import Dispatch
 import Foundation
 import Synchronization
@@ -36,11 +37,14 @@ final class SQLiteCommitBatcher<Item: Sendable, Output: Sendable>: Sendable {
     /// - Parameters:
     ///   - maxBatch: The most items one transaction takes.
     ///   - commit: Writes a batch in one transaction.
-    init(maxBatch: Int, name: String = "sealpost-sqlite-commit", commit: @escaping Commit) {
+    init(maxBatch: Int, name: String = "sealpost-commit", commit: @escaping Commit) {
         self.maxBatch = max(1, maxBatch)
         self.commit = commit
-        let thread = Thread { [self] in run() }
-        thread.name = name
+        let thread = Thread { [self] in
+            // Named for `top -H` and perf (Linux takes at most 15 bytes).
+            _ = String(name.utf8.prefix(15))!.withCString { sealpost_set_thread_name(pthread_self(), $0) }
+            run()
+        }
         thread.start()
     }
 
