@@ -113,6 +113,35 @@ struct ServerFlowTests {
         }
     }
 
+    @Test("a client that closes as soon as it has read a pull reply is not served it again", arguments: StoreKind.available)
+    func closeRightAfterPull(kind: StoreKind) async throws {
+        let stores = try await TestStores.make(kind)
+        defer { Task { await stores.close() } }
+        try await TestServer.with(stores) { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            // Each round: one 1 MiB file, then a pull read to its declared end and closed at
+            // once. The content streams from the store, so the client has read the last byte
+            // and closed before the server has finished with its store and shut its side:
+            // both ends are closed before the server's FIN is acknowledged. A server that took
+            // that for a failed delivery would put the message back and serve it again.
+            let rounds = 12
+            var pulled: [[UInt8]] = []
+            for round in 0..<rounds {
+                let content = Array(repeating: UInt8(round), count: 1 << 20)
+                #expect(try await server.request(Requests.send(alice, to: bob, type: 4, content: content)).code == 1003)
+                let reply = try Reply(try await RawClient.exchangeClosingAfterReply(Requests.pull(bob), port: server.port))
+                #expect(reply.code == 1004)
+                pulled += reply.messages.map(\.content)
+            }
+            // Give any wrongly released claim time to come back, then look.
+            try await Task.sleep(for: .milliseconds(200))
+            pulled += try await server.request(Requests.pull(bob)).messages.map(\.content)
+            #expect(pulled.count == rounds, "\(pulled.count - rounds) messages delivered twice")
+            #expect(Set(pulled).count == pulled.count)
+        }
+    }
+
     @Test("a pull whose connection is cut mid-reply loses nothing", arguments: StoreKind.available)
     func cutPull(kind: StoreKind) async throws {
         let stores = try await TestStores.make(kind)

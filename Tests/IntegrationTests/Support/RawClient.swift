@@ -53,6 +53,25 @@ enum RawClient {
             }
     }
 
+    /// Writes `request`, reads exactly one reply (its head says how long it is) and closes
+    /// at once, without waiting for the server's end of stream, as a client that trusts the
+    /// declared size does.
+    static func exchangeClosingAfterReply(_ request: [UInt8], port: Int) async throws -> [UInt8] {
+        let channel = try await connect(port: port)
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(bytes: request))
+            var received: [UInt8] = []
+            for try await buffer in inbound {
+                received.append(contentsOf: buffer.readableBytesView)
+                if received.count >= 7 {
+                    let size = Int(received[3]) | Int(received[4]) << 8 | Int(received[5]) << 16 | Int(received[6]) << 24
+                    if received.count >= 7 + size { break }
+                }
+            }
+            return received
+        }
+    }
+
     /// Writes `request`, reads only `readCount` bytes of the reply, then resets the
     /// connection (SO_LINGER 0), as the original client does after a send.
     static func exchangeThenReset(_ request: [UInt8], port: Int, readCount: Int, receiveBuffer: Int? = nil) async throws -> [UInt8] {

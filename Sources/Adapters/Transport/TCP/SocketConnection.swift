@@ -113,9 +113,8 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     }
 
     func ready(_ events: UInt32) {
-        if confirmWaiter != nil && events & sealpost_epoll_err() != 0 {
-            // Reset before everything was acknowledged.
-            fail(SocketError.closed)
+        if confirmWaiter != nil {
+            confirmReady(events)
             return
         }
         if events & sealpost_epoll_out() != 0 { flushOutbound() }
@@ -130,6 +129,24 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
                 if !closed { fail(SocketError.closed) }
             }
         }
+        updateInterest()
+    }
+
+    /// An event while waiting for the peer to acknowledge a reply. Whatever happened (its
+    /// FIN, a reset, both sides shut), the acknowledgement count decides first: a peer that
+    /// took every byte and then left, even by a reset, was served.
+    private func confirmReady(_ events: UInt32) {
+        checkDelivery()
+        guard confirmWaiter != nil, !closed else {
+            updateInterest()
+            return
+        }
+        if events & (sealpost_epoll_err() | sealpost_epoll_hup()) != 0 {
+            // Gone with bytes unacknowledged.
+            fail(SocketError.closed)
+            return
+        }
+        if events & (sealpost_epoll_in() | sealpost_epoll_rdhup()) != 0 { readAvailable() }
         updateInterest()
     }
 
@@ -422,7 +439,10 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     private func checkDelivery() {
         guard let waiter = confirmWaiter else { return }
         let unacknowledged = sealpost_unacknowledged_bytes(fd)
-        if unacknowledged == 0 {
+        // Our FIN (sent by `confirmDelivery`) takes one sequence number: one unacknowledged
+        // means every byte of the reply was acknowledged and only the FIN is in flight, as
+        // when the peer read the whole reply and closed before our FIN reached it.
+        if unacknowledged >= 0 && unacknowledged <= 1 {
             confirmWaiter = nil
             waiter.resume()
         } else if unacknowledged < 0 {
@@ -522,6 +542,8 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
 
     private func fail(_ error: any Error) {
         guard !closed else { return }
+        // A reply the peer acknowledged in full was delivered, however the connection ends.
+        checkDelivery()
         failPieces(error)
         hardClose()
     }
