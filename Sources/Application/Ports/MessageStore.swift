@@ -35,6 +35,13 @@ public protocol MessageStore: Sendable {
     /// Gives the messages of `claim` back to their inbox, unchanged: delivery failed.
     func release(_ claim: MessageClaim) async throws
 
+    /// Keeps the messages of `claim` out of other pulls for a while longer: called while a
+    /// long reply is still being written. Stores whose claims never expire do nothing.
+    ///
+    /// - Throws: `StoreError.notFound` when the claim no longer holds its messages (its
+    ///   lease ran out and another pull took them); the reply must then be abandoned.
+    func renew(_ claim: MessageClaim) async throws
+
     /// Housekeeping at start-up and from time to time: removes interrupted uploads and
     /// returns expired claims. Safe to call at any time.
     func recover() async throws

@@ -28,6 +28,12 @@ public struct PullMessages: Sendable {
         try await store.openContent(of: message, in: claim)
     }
 
+    /// The reply is still being written: keep the messages claimed.
+    public func keepClaimed(_ claim: MessageClaim) async throws {
+        guard !claim.messages.isEmpty else { return }
+        try await store.renew(claim)
+    }
+
     /// The reply was written completely: the messages are delivered and go.
     public func complete(_ claim: MessageClaim) async throws {
         guard !claim.messages.isEmpty else { return }

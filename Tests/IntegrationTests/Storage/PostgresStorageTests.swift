@@ -142,6 +142,31 @@ struct PostgresStorageTests {
         }
     }
 
+    @Test func renewedClaimsOutliveTheirFirstLeaseAndLostOnesSaySo() async throws {
+        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 2, uploadPoolSize: 1, claimLease: .seconds(1))) { storage, _ in
+            let store = storage.messages
+            let anne = ClientID(high: 11, low: 2)
+            let id = try await store.enqueue(Self.header(to: anne, size: 1), content: [1])
+            let claim = try await store.claim(for: anne, maxBytes: 1000)
+            #expect(claim.messages.map(\.id) == [id])
+            // Renewed halfway, the claim still holds after its first lease has run out.
+            try await Task.sleep(for: .milliseconds(600))
+            try await store.renew(claim)
+            try await Task.sleep(for: .milliseconds(600))
+            try await store.recover()
+            #expect(try await store.claim(for: anne, maxBytes: 1000).messages.isEmpty)
+            // Left to expire, it is taken again, and renewing the old claim fails.
+            try await Task.sleep(for: .milliseconds(1100))
+            try await store.recover()
+            let again = try await store.claim(for: anne, maxBytes: 1000)
+            #expect(again.messages.map(\.id) == [id])
+            await #expect(throws: StoreError.self) { try await store.renew(claim) }
+            try await store.renew(again)
+            try await store.acknowledge(again)
+            #expect(try await PostgresTestDatabase.count("messages", in: storage) == 0)
+        }
+    }
+
     @Test func concurrentClaimsNeverShareAMessage() async throws {
         try await PostgresTestDatabase.withStorage { storage, schema in
             let other = try await PostgresTestDatabase.connect(schema: schema)

@@ -139,6 +139,9 @@ public final class InMemoryMessageStore: MessageStore {
         }
     }
 
+    /// Claims here last until acknowledged or released.
+    public func renew(_ claim: MessageClaim) {}
+
     public func recover() {
         // Nothing outlives the process, so there is nothing to recover.
     }

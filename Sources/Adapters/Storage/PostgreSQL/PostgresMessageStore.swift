@@ -112,6 +112,25 @@ public final class PostgresMessageStore: MessageStore {
         }
     }
 
+    /// Pushes the claim's lease a full period into the future, so that a reply that takes
+    /// longer than one lease is not claimed again (and delivered twice) meanwhile.
+    ///
+    /// - Throws: `StoreError.notFound` when some of the messages are no longer held by the
+    ///   claim: the lease ran out and another pull took them.
+    public func renew(_ claim: MessageClaim) async throws {
+        let renewed = try await mappingPostgresErrors {
+            try await pool.withConnection { [leaseSeconds] connection in
+                try connection.execute("""
+                    UPDATE messages SET claimed_until = now() + make_interval(secs => $3)
+                    WHERE recipient = $1 AND claim_token = $2
+                    """, [.bytes(claim.recipient.bytes), .int64(Int64(bitPattern: claim.token)), .float64(leaseSeconds)]).affected
+            }
+        }
+        guard renewed == claim.messages.count else {
+            throw StoreError.notFound("\(claim.messages.count - renewed) of \(claim.messages.count) messages of claim \(claim.token) (lease expired)")
+        }
+    }
+
     /// Gives the claim's messages back to their inbox.
     public func release(_ claim: MessageClaim) async throws {
         try await mappingPostgresErrors {

@@ -133,6 +133,9 @@ public final class SQLiteMessageStore: MessageStore {
         await blobs.remove(held.compactMap(\.blobName).map(blobs.blobPath))
     }
 
+    /// Claims live in memory until acknowledged or released: nothing to renew.
+    public func renew(_ claim: MessageClaim) {}
+
     /// Gives the messages of `claim` back to their inbox.
     public func release(_ claim: MessageClaim) async throws {
         book.close(claim.token)

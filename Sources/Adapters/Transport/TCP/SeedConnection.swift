@@ -14,6 +14,9 @@ struct SeedConnection: Sendable {
     let logger: Logger
     /// Replies are small buffers built once per request.
     static let allocator = ByteBufferAllocator()
+    /// How often a pull still writing its reply renews its claim: well inside PostgreSQL's
+    /// default lease of ten minutes.
+    static let claimRenewalInterval = Duration.seconds(60)
 
     /// Serves a request that arrived whole, then closes the connection.
     func serve(_ request: SeedRequest, on connection: SocketConnection) async {
@@ -122,6 +125,14 @@ struct SeedConnection: Sendable {
     /// messages only once all of it was written.
     private func pull(for requester: ClientID, on connection: SocketConnection) async throws {
         let claim = try await useCases.pull.begin(requester: requester)
+        // A long reply (a large file to a slow reader) renews its claim as it goes, so that
+        // a lease (PostgreSQL's) never runs out under it.
+        var renewAt = ContinuousClock.now + Self.claimRenewalInterval
+        func keepClaimed() async throws {
+            guard ContinuousClock.now >= renewAt else { return }
+            try await useCases.pull.keepClaimed(claim)
+            renewAt = ContinuousClock.now + Self.claimRenewalInterval
+        }
         do {
             let allocator = Self.allocator
             var buffer = allocator.buffer(capacity: 4096)
@@ -135,6 +146,7 @@ struct SeedConnection: Sendable {
                     if buffer.readableBytes >= 256 * 1024 {
                         try await connection.write(buffer)
                         buffer = allocator.buffer(capacity: 4096)
+                        try await keepClaimed()
                     }
                     continue
                 }
@@ -149,6 +161,7 @@ struct SeedConnection: Sendable {
                             throw StoreError.sizeMismatch(declared: UInt64(message.contentSize), written: sent)
                         }
                         try await connection.write(piece)
+                        try await keepClaimed()
                     }
                     guard sent == UInt64(message.contentSize) else {
                         throw StoreError.sizeMismatch(declared: UInt64(message.contentSize), written: sent)
@@ -163,6 +176,7 @@ struct SeedConnection: Sendable {
             // Delete only what the peer has received (PROTOCOL.md, "Known defects"): every
             // byte written and acknowledged by the peer's TCP.
             try await connection.flush()
+            try await keepClaimed()
             try await connection.confirmDelivery()
         } catch {
             logger.info("pull reply not delivered; messages return to the inbox",
