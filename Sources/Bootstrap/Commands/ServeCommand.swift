@@ -105,9 +105,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let logLevel, let level = Logger.Level(rawValue: logLevel) { configuration.logLevel = level }
         if let sqlitePath, store == nil || store == "sqlite" { configuration.storage = .sqlite(path: sqlitePath) }
         if let postgresUrl, store == nil || store == "postgres" {
-            var pool = 8
-            if case .postgres(_, let size) = configuration.storage { pool = size }
-            configuration.storage = .postgres(url: postgresUrl, poolSize: pool)
+            var (pool, lease) = (8, 600.0)
+            if case .postgres(_, let size, let seconds) = configuration.storage { (pool, lease) = (size, seconds) }
+            configuration.storage = .postgres(url: postgresUrl, poolSize: pool, claimLeaseSeconds: lease)
         }
         switch store {
         case "memory": configuration.storage = .memory

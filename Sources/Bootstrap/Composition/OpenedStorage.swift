@@ -17,9 +17,10 @@ struct OpenedStorage: Sendable {
         case .sqlite(let path):
             let storage = try await SQLiteStorage.open(path: path, logger: logger, inlineLimit: limits.inlineContentLimit)
             return OpenedStorage(clients: storage.clients, messages: storage.messages, close: { await storage.close() })
-        case .postgres(let url, let poolSize):
+        case .postgres(let url, let poolSize, let claimLeaseSeconds):
             var settings = PostgresStorage.Configuration()
             settings.poolSize = poolSize
+            settings.claimLease = .milliseconds(Int64(claimLeaseSeconds * 1000))
             settings.inlineLimit = limits.inlineContentLimit
             let storage = try await PostgresStorage.connect(url: url, configuration: settings, logger: logger)
             return OpenedStorage(clients: storage.clients, messages: storage.messages, close: { await storage.shutdown() })

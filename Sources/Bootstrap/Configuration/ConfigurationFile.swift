@@ -16,6 +16,7 @@ struct ConfigurationFile: Decodable {
         struct Postgres: Decodable {
             var url: String?
             var poolSize: Int?
+            var claimLeaseSeconds: Double?
         }
         var kind: String?
         var sqlite: SQLite?

@@ -7,7 +7,9 @@ import Logging
 enum StorageConfiguration: Hashable, Sendable {
     case memory
     case sqlite(path: String)
-    case postgres(url: String, poolSize: Int)
+    /// `claimLeaseSeconds`: how long a pull's claim hides its messages from other pulls
+    /// if its server dies before finishing (renewed while the reply is written).
+    case postgres(url: String, poolSize: Int, claimLeaseSeconds: Double)
 
     var kindName: String {
         switch self {
@@ -92,7 +94,13 @@ struct SealpostConfiguration: Hashable, Sendable {
                 }
                 let pool = storage.postgres?.poolSize ?? 8
                 guard pool > 0 else { throw ConfigurationError("\(source): storage.postgres.poolSize must be positive") }
-                self.storage = .postgres(url: url, poolSize: pool)
+                let lease = storage.postgres?.claimLeaseSeconds ?? 600
+                // Renewals come every 60 s while a reply is written; a shorter lease could
+                // run out between two of them.
+                guard lease >= 90, lease.isFinite else {
+                    throw ConfigurationError("\(source): storage.postgres.claimLeaseSeconds must be at least 90")
+                }
+                self.storage = .postgres(url: url, poolSize: pool, claimLeaseSeconds: lease)
             default:
                 throw ConfigurationError("\(source): storage.kind must be memory, sqlite or postgres, not \"\(kind)\"")
             }
