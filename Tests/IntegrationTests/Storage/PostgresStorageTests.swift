@@ -142,27 +142,43 @@ struct PostgresStorageTests {
         }
     }
 
-    @Test func renewedClaimsOutliveTheirFirstLeaseAndLostOnesSaySo() async throws {
-        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 2, uploadPoolSize: 1, claimLease: .seconds(1))) { storage, _ in
+    @Test func renewalPushesTheLeaseForward() async throws {
+        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 2, uploadPoolSize: 1, claimLease: .seconds(60))) { storage, _ in
             let store = storage.messages
             let anne = ClientID(high: 11, low: 2)
             let id = try await store.enqueue(Self.header(to: anne, size: 1), content: [1])
             let claim = try await store.claim(for: anne, maxBytes: 1000)
             #expect(claim.messages.map(\.id) == [id])
-            // Renewed halfway, the claim still holds after its first lease has run out.
-            try await Task.sleep(for: .milliseconds(600))
+            func leaseEnd() async throws -> Int64 {
+                try await store.pool.withConnection {
+                    try $0.execute("SELECT (extract(epoch FROM claimed_until) * 1000000)::int8 FROM messages").int(0, 0)
+                }
+            }
+            let before = try await leaseEnd()
+            try await Task.sleep(for: .milliseconds(50))
             try await store.renew(claim)
-            try await Task.sleep(for: .milliseconds(600))
+            let after = try await leaseEnd()
+            #expect(after >= before + 50_000, "renewed from now: at least 50 ms later than the first lease")
+            // Still held: no other pull sees it.
             try await store.recover()
             #expect(try await store.claim(for: anne, maxBytes: 1000).messages.isEmpty)
-            // Left to expire, it is taken again, and renewing the old claim fails.
-            try await Task.sleep(for: .milliseconds(1100))
+            try await store.acknowledge(claim)
+        }
+    }
+
+    @Test func aClaimTakenOverCannotBeRenewed() async throws {
+        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 2, uploadPoolSize: 1, claimLease: .zero)) { storage, _ in
+            let store = storage.messages
+            let anne = ClientID(high: 11, low: 3)
+            let id = try await store.enqueue(Self.header(to: anne, size: 1), content: [1])
+            let first = try await store.claim(for: anne, maxBytes: 1000)
+            // The lease ran out (it is zero); recovery returns the message; another pull takes it.
             try await store.recover()
-            let again = try await store.claim(for: anne, maxBytes: 1000)
-            #expect(again.messages.map(\.id) == [id])
-            await #expect(throws: StoreError.self) { try await store.renew(claim) }
-            try await store.renew(again)
-            try await store.acknowledge(again)
+            let second = try await store.claim(for: anne, maxBytes: 1000)
+            #expect(second.messages.map(\.id) == [id])
+            await #expect(throws: StoreError.self) { try await store.renew(first) }
+            try await store.renew(second)
+            try await store.acknowledge(second)
             #expect(try await PostgresTestDatabase.count("messages", in: storage) == 0)
         }
     }
