@@ -4,7 +4,6 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
-import NIOPosix
 import ServiceLifecycle
 
 /// `sealpost serve`: runs the server.

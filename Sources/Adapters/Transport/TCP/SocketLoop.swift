@@ -36,6 +36,9 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
     /// Loop-confined: what each registered descriptor is.
     private var handlers: [Int32: any SocketLoopHandler] = [:]
     private var nextSweep: UInt64 = 0
+    /// Loop-confined: the emptied queue of the last turn, swapped in under the lock so that
+    /// neither side allocates a new array per turn.
+    private var spare: [Work] = []
 
     init(name: String) {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -75,11 +78,6 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
         } else {
             push(.closure(work))
         }
-    }
-
-    /// Runs `work` on the loop in a later turn, even when called on it.
-    func executeLater(_ work: @escaping @Sendable () -> Void) {
-        push(.closure(work))
     }
 
     private func push(_ work: Work) {
@@ -166,11 +164,9 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
     private func runPending() {
         // Work queued while this batch runs waits for the next turn, so sockets are
         // polled between batches however busy the tasks are.
-        let batch = pending.withLock { queue -> [Work] in
-            let batch = queue
-            queue.removeAll(keepingCapacity: true)
-            return batch
-        }
+        var batch: [Work] = []
+        swap(&batch, &spare)
+        pending.withLock { swap(&$0, &batch) }
         let executor = asUnownedTaskExecutor()
         for work in batch {
             switch work {
@@ -178,6 +174,8 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
             case .closure(let closure): closure()
             }
         }
+        batch.removeAll(keepingCapacity: true)
+        spare = batch
     }
 }
 
