@@ -6,6 +6,8 @@ public enum ClientError: Error, Hashable, Sendable, CustomStringConvertible {
     case server(request: String)
     /// The server could not be reached, or the connection broke, during `request`.
     case transport(request: String, reason: String)
+    /// The server could not be reached at all (`reason` in words, e.g. "connection refused").
+    case cannotConnect(host: String, port: Int, reason: String)
     /// The reply to `request` does not follow the protocol.
     case malformedReply(request: String, reason: String)
     /// The reply to `request` declares more bytes than the configured limit.
@@ -35,6 +37,7 @@ public enum ClientError: Error, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .server(let request): "the server refused the \(request) request (error 9000)"
         case .transport(let request, let reason): "\(request): \(reason)"
+        case .cannotConnect(let host, let port, let reason): "cannot connect to \(host):\(port): \(reason)"
         case .malformedReply(let request, let reason): "malformed reply to the \(request) request: \(reason)"
         case .replyTooLarge(let request, let size, let limit):
             "the reply to the \(request) request declares \(size) bytes, more than the limit of \(limit)"

@@ -16,6 +16,12 @@ public struct InboxEntry: Hashable, Sendable {
     public var path: String?
     /// Why the message could not be read, or what went wrong handling it.
     public var error: String?
+    /// True when a text or file could not be read because no pair key is shared with the
+    /// sender (the original's "cannot be decrypted. Key is missing").
+    public var missingKey = false
+    /// True for a key message (type 2) that arrived while a pair key was already held and
+    /// did not become the current one (the original's "received, but ignored").
+    public var keyIgnored = false
 
     /// Builds an entry.
     public init(id: MessageID, senderID: ClientID, senderName: ClientName?, type: UInt8,

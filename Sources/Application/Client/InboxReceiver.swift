@@ -107,6 +107,7 @@ final class InboxReceiver: PulledMessageReceiver {
             let keys = try await services.state.pairKeys(for: header.sender)
             guard !keys.isEmpty else {
                 refused = ClientError.noPairKey(senderName?.value ?? "the sender \(header.sender)").description
+                entry?.missingKey = true
                 return
             }
             let base = Self.safeFileName(senderName?.value ?? header.sender.hex) + "-\(header.id)"
@@ -127,10 +128,11 @@ final class InboxReceiver: PulledMessageReceiver {
         case .keyRequest:
             if !keyRequesters.contains(header.sender) { keyRequesters.append(header.sender) }
         case .symmetricKey:
-            try await storeKey(from: header.sender)
+            entry.keyIgnored = try await storeKey(from: header.sender)
         case .text:
             let keys = try await services.state.pairKeys(for: header.sender)
             guard !keys.isEmpty else {
+                entry.missingKey = true
                 throw ClientError.noPairKey(entry.senderName?.value ?? "the sender \(header.sender)")
             }
             entry.text = try PairKeyDecryption.text(buffer, keys: keys, crypto: services.crypto)
@@ -139,17 +141,23 @@ final class InboxReceiver: PulledMessageReceiver {
         }
     }
 
-    /// Opens a key message with our private key and applies `PairKeyPolicy`.
-    private func storeKey(from sender: ClientID) async throws {
+    /// Opens a key message with our private key and applies `PairKeyPolicy`. Returns true
+    /// when a key was already held and the received one did not become current.
+    private func storeKey(from sender: ClientID) async throws -> Bool {
         let key = try services.crypto { try $0.unwrapKey(buffer, with: me.privateKey) }
         guard key.count == type(of: services.crypto).symmetricKeySize else {
             throw ClientError.unreadableMessage("the key message holds \(key.count) bytes, not a \(type(of: services.crypto).symmetricKeySize)-byte key")
         }
         let known = try await services.state.pairKeys(for: sender)
         switch PairKeyPolicy.decide(received: key, from: sender, known: known, me: me.id) {
-        case .alreadyKnown: return
-        case .adopt: try await services.state.addPairKey(PairKey(bytes: key, origin: .received), for: sender, makeCurrent: true)
-        case .keepAsOlder: try await services.state.addPairKey(PairKey(bytes: key, origin: .received), for: sender, makeCurrent: false)
+        case .alreadyKnown:
+            return true
+        case .adopt:
+            try await services.state.addPairKey(PairKey(bytes: key, origin: .received), for: sender, makeCurrent: true)
+            return false
+        case .keepAsOlder:
+            try await services.state.addPairKey(PairKey(bytes: key, origin: .received), for: sender, makeCurrent: false)
+            return true
         }
     }
 

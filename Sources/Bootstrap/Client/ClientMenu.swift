@@ -1,93 +1,255 @@
 import Application
+import Domain
 import Foundation
 
-/// The original client's interactive numbered menu, same numbers and order:
-/// 1 register, 2 clients list, 3 public key, 4 waiting messages, 5 send text,
-/// 50 send file, 51 request key, 52 send key, 0 exit.
+/// The original client's interactive numbered menu, word for word: the same start-up
+/// lines, menu, prompts, confirmations, list and inbox layout, error texts, and word-wise
+/// input (`../shared/vectors/original_menu_transcript.md` records them). Options: 1 register,
+/// 2 clients list, 3 public key, 4 waiting messages, 5 text, 50 file, 51 request key,
+/// 52 send key, 0 exit.
 ///
-/// The wording follows the MessageU client the seed is modelled on; the seed's exact
-/// strings are not in the recorded material, so they may differ in detail.
-struct ClientMenu {
-    let services: ClientServices
+/// The words are the original's; these of its defects are not kept:
+/// - at the end of input the menu exits (status 0) instead of looping forever;
+/// - keys are kept in the client store, so a restart loses none;
+/// - a key from a sender missing from the local list is stored, not a reason to drop the
+///   whole fetch;
+/// - received files go to `<home>/downloads` under the sender's name and message id, not
+///   to `$TMPDIR` under a random name.
+///
+/// Like the original, per-client commands accept only names in the local list, which
+/// option 2 fills in this process.
+final class ClientMenu {
+    static let menu = """
+        ********************************
+        MessageU client at your service.
 
-    static let banner = "MessageU client at your service."
-    static let options = """
         1) Register
         2) Request for clients list
         3) Request for public key
         4) Request for waiting messages
         5) Send a text message
-        50) Send a file
+        50) Send a file message
         51) Send a request for symmetric key
         52) Send your symmetric key
         0) Exit client
+        ? 
         """
+    static let generalError = "Got general error response from server. Check server logs for details"
 
-    /// Runs until 0 or the end of input. A failed choice prints its reason and the menu
-    /// comes back, as in the original.
+    private let services: ClientServices
+    private let server: ServerAddress
+    private let input: MenuInput
+    /// The clients option 2 listed in this process, in the server's order.
+    private var local: [ClientSummary] = []
+
+    init(services: ClientServices, server: ServerAddress, input: MenuInput = MenuInput()) {
+        self.services = services
+        self.server = server
+        self.input = input
+    }
+
+    /// A failure that the menu prints as `error: <text>`.
+    private struct Failure: Error { let text: String }
+
+    /// Runs until 0 or the end of input.
     func run() async {
+        await banner()
         while true {
-            write("\n\(Self.banner)\n\n\(Self.options)\n?\n")
-            guard let line = readLine() else { return }
-            let choice = line.trimmingCharacters(in: .whitespaces)
-            if choice == "0" { return }
+            write(Self.menu)
+            guard input.hasWord() else { return }
+            let word = input.word()
+            guard let choice = MenuInput.integerPrefix(word) else {
+                write("error: stoi\n")
+                continue
+            }
+            if choice == 0 { return }
             do {
                 try await perform(choice)
+            } catch let failure as Failure {
+                write("error: \(failure.text)\n")
             } catch {
-                write("Error: \(error)\n")
+                write("error: \(Self.words(error))\n")
             }
         }
     }
 
-    private func perform(_ choice: String) async throws {
+    private func banner() async {
+        write("Server configuration: \(server.host):\(server.port)\n")
+        do {
+            if let me = try await services.identity.load() {
+                let key = try services.crypto.publicKey(for: me.privateKey)
+                write("Client ID: \(me.id.hex.uppercased())\nClient name: \(me.name.value)\nClient Public Key: \(Self.hex(key.bytes))\n")
+                return
+            }
+        } catch {
+            write("ERR: Error while reading client metadata file: \(error)\n")
+        }
+        write("* NOT REGISTERED *\n")
+    }
+
+    private func perform(_ choice: Int32) async throws {
+        let me = try? await services.identity.load()
+        guard let me else {
+            if choice == 1 { return try await register() }
+            write("ERROR: Client not registered\n")
+            return
+        }
         switch choice {
-        case "1":
-            let name = try ask("Enter your name: ")
-            let identity = try await RegisterIdentity(services).run(name: name)
-            write("Registered successfully. Your id: \(identity.id.hex)\n")
-        case "2":
-            let clients = try await ListOtherClients(services).run()
-            write(clients.isEmpty ? "No other clients are registered.\n" : "Clients list:\n")
-            for client in clients { write("\(client.name)\n") }
-        case "3":
-            let name = try ask("Enter the client's name: ")
-            _ = try await FetchPublicKey(services).run(name: name)
-            write("Public key of \(name) received.\n")
-        case "4":
-            let result = try await ReadInbox(services).run()
-            if result.entries.isEmpty { write("No waiting messages.\n") }
-            for entry in result.entries { write(InboxPrinter.text(entry) + "\n") }
-            if let failure = result.failure { throw failure }
-        case "5":
-            let name = try ask("Enter the client's name: ")
-            let text = try ask("Enter the message: ")
-            _ = try await SendText(services).run(name: name, text: text)
-            write("Message sent.\n")
-        case "50":
-            let name = try ask("Enter the client's name: ")
-            let path = try ask("Enter the file path: ")
-            _ = try await SendFile(services).run(name: name, path: path, progress: TerminalProgress.makeIfTerminal())
-            write("File sent.\n")
-        case "51":
-            let name = try ask("Enter the client's name: ")
-            _ = try await RequestKey(services).run(name: name)
-            write("Request for symmetric key sent.\n")
-        case "52":
-            let name = try ask("Enter the client's name: ")
-            _ = try await SendKey(services).run(name: name)
-            write("Symmetric key sent.\n")
+        case 1:
+            write("ERROR: Client already registered\n")
+        case 2:
+            local = try await ListOtherClients(services).run()
+            try await printLocalList()
+        case 3:
+            let client = try await chooseClient()
+            if try await services.state.contact(withID: client.id)?.publicKey != nil {
+                throw Failure(text: "client public key already loaded")
+            }
+            _ = try await FetchPublicKey(services).fetch(client.id, me: me)
+            write("Public key loaded\n")
+        case 4:
+            try await readInbox()
+        case 5:
+            let client = try await chooseClient()
+            write("Enter message: ")
+            let text = input.line()
+            try await requireSymmetricKey(client)
+            _ = try await SendText(services).run(name: client.name.value, text: text)
+            write("Message sent\n")
+        case 50:
+            let client = try await chooseClient()
+            write("Enter file name: ")
+            let path = input.line()
+            guard FileManager.default.fileExists(atPath: path) else { throw Failure(text: "File not found") }
+            try await requireSymmetricKey(client)
+            _ = try await SendFile(services).run(name: client.name.value, path: path, progress: TerminalProgress.makeIfTerminal())
+            write("File sent\n")
+        case 51:
+            let client = try await chooseClient()
+            try await requirePublicKey(client)
+            if try await !services.state.pairKeys(for: client.id).isEmpty {
+                throw Failure(text: "client symmetric key already loaded")
+            }
+            _ = try await RequestKey(services).run(name: client.name.value)
+            write("Request sent\n")
+        case 52:
+            let client = try await chooseClient()
+            try await requirePublicKey(client)
+            _ = try await SendKey(services).send(to: client.id, me: me)
+            write("Key sent\n")
         default:
-            write("Invalid option \"\(choice)\": choose a number from the menu.\n")
+            write("Error: invalid option selected: \(choice)")
         }
     }
 
-    private func ask(_ prompt: String) throws -> String {
-        write(prompt)
-        guard let line = readLine() else { throw ClientError.invalidArgument("input ended") }
-        return line.trimmingCharacters(in: .whitespaces)
+    private func register() async throws {
+        write("Enter client name: ")
+        let name = input.word()
+        guard name.utf8.count <= ClientName.maximumByteCount else { throw Failure(text: "Client name overflow") }
+        do {
+            let identity = try await RegisterIdentity(services).run(name: name)
+            write("* Registration Successful\nClient ID: \(identity.id.hex.uppercased())\n")
+        } catch ClientError.server, ClientError.invalidArgument {
+            // The original sends any name and reports the server's refusal; we refuse
+            // names the server would refuse before sending, with the same words.
+            throw Failure(text: Self.generalError)
+        }
     }
 
-    private func write(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+    /// Prints the local list, asks for a name, and returns the listed client of that name.
+    private func chooseClient() async throws -> ClientSummary {
+        try await printLocalList()
+        write("Enter client name: ")
+        let name = input.word()
+        guard let client = local.first(where: { $0.name.value == name }) else {
+            throw Failure(text: "client does not exist")
+        }
+        return client
     }
+
+    private func printLocalList() async throws {
+        var text = "* Clients:\n"
+        for client in local {
+            let publicKey = try await services.state.contact(withID: client.id)?.publicKey != nil
+            let symmetricKey = try await !services.state.pairKeys(for: client.id).isEmpty
+            text += "\tID:\(client.id.hex.uppercased()), Name:\(client.name.value), PublicKey:\(publicKey ? "+" : "-"), SymmetricKey:\(symmetricKey ? "+" : "-")\n"
+        }
+        write(text)
+    }
+
+    private func requirePublicKey(_ client: ClientSummary) async throws {
+        if try await services.state.contact(withID: client.id)?.publicKey == nil {
+            throw Failure(text: "client public key not loaded. Request it first")
+        }
+    }
+
+    private func requireSymmetricKey(_ client: ClientSummary) async throws {
+        if try await services.state.pairKeys(for: client.id).isEmpty {
+            throw Failure(text: "client symmetric key not loaded. First ask for key")
+        }
+    }
+
+    private func readInbox() async throws {
+        let result = try await ReadInbox(services).run(autoReply: false, progress: TerminalProgress.makeIfTerminal())
+        if result.entries.isEmpty && result.failure == nil {
+            write("---- INBOX EMPTY -----\n")
+        }
+        for entry in result.entries {
+            var text = ""
+            let sender: String
+            if let client = local.first(where: { $0.id == entry.senderID }) {
+                sender = client.name.value
+            } else {
+                text += "ERR: Got unknown message client id: \(entry.senderID.hex.uppercased())\n"
+                sender = "--UNKNOWN--"
+            }
+            let content = Self.content(entry)
+            text += "From: \(sender)\nMsg ID: \(entry.id)\nContent:\n\(content.isEmpty ? "" : content + "\n")----<EOM>-----\n"
+            write(text)
+        }
+        if let failure = result.failure { throw failure }
+    }
+
+    /// A message's content line(s), in the original's words.
+    static func content(_ entry: InboxEntry) -> String {
+        switch entry.kind {
+        case nil:
+            return "Message of unknown type \(entry.type)"
+        case .keyRequest:
+            return entry.error.map { "Request for symmetric key (\($0))" } ?? "Request for symmetric key"
+        case .symmetricKey:
+            if let error = entry.error { return "Symmetric key cannot be read: \(error)" }
+            return entry.keyIgnored ? "Symmetric key received, but ignored (already exists for client)" : "Symmetric key received"
+        case .text:
+            if entry.missingKey { return "Text message cannot be decrypted. Key is missing" }
+            if let error = entry.error { return "Text message cannot be decrypted: \(error)" }
+            return entry.text ?? ""
+        case .file:
+            if entry.missingKey { return "File message cannot be decrypted. Key is missing" }
+            if let error = entry.error { return "File message cannot be decrypted: \(error)" }
+            return "FILE: \(entry.path ?? "")"
+        }
+    }
+
+    /// An error in the original's words where it has them.
+    static func words(_ error: any Error) -> String {
+        if case ClientError.cannotConnect(_, _, let reason) = error {
+            return "connect: " + reason.prefix(1).uppercased() + reason.dropFirst()
+        }
+        if case ClientError.server = error { return generalError }
+        return "\(error)"
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789ABCDEF")
+        var out = ""
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return out
+    }
+
+    private func write(_ text: String) { StandardStreams.out(text) }
 }

@@ -33,13 +33,13 @@ final class TerminalProgress: TransferProgress {
         let filled = percent * width / 100
         let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
         let mib = { (bytes: UInt64) in String(format: "%.1f", Double(bytes) / 1_048_576) }
-        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)% \(mib(done))/\(mib(total)) MiB".utf8))
+        StandardStreams.error("\r\(label) [\(bar)] \(percent)% \(mib(done))/\(mib(total)) MiB")
     }
 
     func finish() {
         guard active else { return }
         advance(to: total)
-        FileHandle.standardError.write(Data("\n".utf8))
+        StandardStreams.error("\n")
         active = false
     }
 }

@@ -2,6 +2,9 @@ import Application
 import Domain
 import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The client's connection to a seed-protocol server over TCP (PROTOCOL.md, "Transport"):
 /// one request per connection, on SwiftNIO, so no thread blocks on the socket.
@@ -136,7 +139,7 @@ public struct TCPSeedServerConnection: SeedServerConnection {
                     }
                 }
         } catch {
-            throw ClientError.transport(request: request, reason: "cannot connect to \(host):\(port): \(error)")
+            throw ClientError.cannotConnect(host: host, port: port, reason: Self.connectFailure(error))
         }
         do {
             return try await channel.executeThenClose { inbound, outbound in
@@ -148,5 +151,21 @@ public struct TCPSeedServerConnection: SeedServerConnection {
         } catch {
             throw ClientError.transport(request: request, reason: "\(error)")
         }
+    }
+
+    /// A failed connect in words: the system's reason for the first failed address
+    /// ("connection refused"), not NIO's description of its attempts.
+    static func connectFailure(_ error: any Error) -> String {
+        var failure: any Error = error
+        if let connection = error as? NIOConnectionError, let first = connection.connectionErrors.first {
+            failure = first.error
+        }
+        if let io = failure as? IOError {
+            return String(cString: strerror(io.errnoCode)).lowercased()
+        }
+        if let channel = failure as? ChannelError, case .connectTimeout = channel {
+            return "timed out"
+        }
+        return "\(failure)"
     }
 }

@@ -11,7 +11,8 @@ struct MenuCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await ClientRunner.run {
-            await ClientMenu(services: try ClientEnvironment.resolve(options).services()).run()
+            let environment = try ClientEnvironment.resolve(options)
+            await ClientMenu(services: try environment.services(), server: environment.server).run()
         }
     }
 }
