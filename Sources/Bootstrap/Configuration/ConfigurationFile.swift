@@ -6,6 +6,7 @@ struct ConfigurationFile: Decodable {
         var maxConnections: Int?
         var idleTimeoutSeconds: Double?
         var requestDeadlineSeconds: Double?
+        var shutdownGraceSeconds: Double?
     }
     struct Limits: Decodable {
         var maxPayloadBytes: UInt64?

@@ -65,6 +65,10 @@ struct SealpostConfiguration: Hashable, Sendable {
                 self.server.idleTimeoutSeconds = value
                 self.server.requestDeadlineSeconds = max(self.server.requestDeadlineSeconds, value)
             }
+            if let value = server.shutdownGraceSeconds {
+                guard value >= 0 else { throw ConfigurationError("\(source): server.shutdownGraceSeconds must not be negative") }
+                self.server.shutdownGraceSeconds = value
+            }
             if let value = server.requestDeadlineSeconds {
                 guard value > 0 else { throw ConfigurationError("\(source): server.requestDeadlineSeconds must be positive") }
                 self.server.requestDeadlineSeconds = value

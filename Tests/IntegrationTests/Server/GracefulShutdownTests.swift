@@ -31,4 +31,94 @@ struct GracefulShutdownTests {
         // New connections are refused once it has stopped.
         await #expect(throws: (any Error).self) { _ = try await RawClient.exchange(Requests.list(alice), port: server.port) }
     }
+
+    /// Opens a plain blocking TCP connection to the server (off the cooperative pool).
+    static func openRaw(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestSetupError("socket: \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { close(fd); throw TestSetupError("connect: \(errno)") }
+        return fd
+    }
+
+    @Test("SIGTERM with 100 idle connections and 10 slowloris clients open: they are closed at once, and the process exits within 1 s")
+    func idleAndSlowClientsDoNotHoldShutdown() async throws {
+        let directory = try TestStores.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await ServerProcess.start(arguments: ["--store", "sqlite", "--sqlite-path", directory.appendingPathComponent("s.db").path])
+        let port = server.port
+        let fds = try await offPool { () throws -> [Int32] in
+            let fds = try (0..<110).map { _ in try Self.openRaw(port: port) }
+            // The last 10 have started a request head and trickle it (a byte now, one every
+            // 100 ms below): the slowloris pattern.
+            for fd in fds.suffix(10) { var byte: UInt8 = 0; _ = send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) }
+            return fds
+        }
+        defer { for fd in fds { close(fd) } }
+        // Wait until the server has accepted all 110 (a list request on a new connection
+        // is answered only after the accept loop has taken the earlier ones).
+        let alice = try Reply(try await RawClient.exchange(Requests.register("alice"), port: port)).clientID!
+        _ = try await RawClient.exchange(Requests.list(alice), port: port)
+
+        let start = ContinuousClock.now
+        kill(server.pid, SIGTERM)
+        let trickle = Task.detached {
+            while !Task.isCancelled {
+                for fd in fds.suffix(10) { var byte: UInt8 = 0; _ = send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let status = await server.waitForExit()
+        let elapsed = ContinuousClock.now - start
+        trickle.cancel()
+        #expect(status == 0)
+        #expect(elapsed < .seconds(1), "exited \(elapsed) after SIGTERM")
+        // Every connection was closed by the server: a read sees the end (or a reset).
+        let ended = try await offPool { () -> Int in
+            fds.filter { fd in var byte: UInt8 = 0; return recv(fd, &byte, 1, 0) <= 0 }.count
+        }
+        #expect(ended == 110)
+    }
+
+    @Test("a send stalled in flight is closed when server.shutdownGraceSeconds is over, and is not stored")
+    func graceEnds() async throws {
+        let directory = try TestStores.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("grace.json")
+        try Data(#"{"server": {"shutdownGraceSeconds": 0.5, "idleTimeoutSeconds": 30}}"#.utf8).write(to: config)
+        let server = try await ServerProcess.start(arguments: ["--config", config.path, "--store", "sqlite", "--sqlite-path", directory.appendingPathComponent("g.db").path])
+        let alice = try Reply(try await RawClient.exchange(Requests.register("alice"), port: server.port)).clientID!
+        let request = Requests.send(alice, to: alice, type: 4, content: Array(repeating: 0x42, count: 1024 * 1024))
+        let channel = try await RawClient.connect(port: server.port)
+        let start = ContinuousClock.now
+        let reply = try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(bytes: request[..<(request.count / 2)]))
+            try await Task.sleep(for: .milliseconds(200))
+            kill(server.pid, SIGTERM)
+            // The rest never comes: the connection must be closed by the server.
+            var received: [UInt8] = []
+            do {
+                for try await buffer in inbound { received += buffer.readableBytesView }
+            } catch {}
+            return received
+        }
+        let status = await server.waitForExit()
+        let elapsed = ContinuousClock.now - start
+        #expect(status == 0)
+        #expect(reply.isEmpty || (try? Reply(reply).code) != 1003)
+        // Well before the 30 s idle timeout: the grace of 0.5 s ended it.
+        #expect(elapsed < .seconds(5), "exited \(elapsed) after SIGTERM")
+        // Nothing half-stored: a restarted server has no message for alice.
+        let again = try await ServerProcess.start(arguments: ["--store", "sqlite", "--sqlite-path", directory.appendingPathComponent("g.db").path])
+        let pulled = try Reply(try await RawClient.exchange(Requests.pull(alice), port: again.port))
+        #expect(pulled.code == 1004)
+        #expect(pulled.payload.isEmpty)
+        _ = await again.terminate()
+    }
 }

@@ -91,6 +91,7 @@ public final class SeedServer: Sendable {
             return !state.closing
         }
         guard first else { return }
+        core.beginShutdown()
         for loop in loops {
             loop.execute { [self] in
                 loop.forget(listener, removeFromEpoll: true)
@@ -162,6 +163,10 @@ final class SeedServerCore: Sendable {
     /// Nanoseconds.
     let idleTimeout: UInt64
     let requestDeadline: UInt64
+    /// Nanoseconds that requests in flight get once shutdown began.
+    let shutdownGrace: UInt64
+    /// When shutdown began (monotonic nanoseconds), 0 while serving.
+    private let shutdownStarted = Atomic<UInt64>(0)
     private let count = Atomic<Int>(0)
     private let lastLimitWarning = Atomic<UInt64>(0)
 
@@ -172,6 +177,22 @@ final class SeedServerCore: Sendable {
         self.maxConnections = configuration.maxConnections
         self.idleTimeout = UInt64(max(0, configuration.idleTimeoutSeconds) * 1_000_000_000)
         self.requestDeadline = UInt64(max(0, configuration.requestDeadlineSeconds) * 1_000_000_000)
+        self.shutdownGrace = UInt64(max(0, configuration.shutdownGraceSeconds) * 1_000_000_000)
+    }
+
+    /// Marks the start of shutdown: from the loops' next sweep (every 50 ms), connections
+    /// without a request are closed, and those with one after `shutdownGrace`.
+    func beginShutdown() {
+        _ = shutdownStarted.compareExchange(expected: 0, desired: max(1, monotonicNanoseconds()), ordering: .relaxed)
+    }
+
+    /// What shutdown asks of a connection at `now`.
+    enum ShutdownDemand { case none, closeIdle, closeAll }
+
+    func shutdownDemand(now: UInt64) -> ShutdownDemand {
+        let started = shutdownStarted.load(ordering: .relaxed)
+        if started == 0 { return .none }
+        return now &- started >= shutdownGrace ? .closeAll : .closeIdle
     }
 
     /// Takes a place, or returns `false` when `maxConnections` are taken.

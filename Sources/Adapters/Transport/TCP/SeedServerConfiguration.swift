@@ -13,13 +13,17 @@ public struct SeedServerConfiguration: Sendable, Hashable {
     public var requestDeadlineSeconds: Double
     /// Contents are handed to the store in pieces of this size.
     public var uploadChunkSize: Int
+    /// On shutdown, requests already being served get this long to finish before their
+    /// connections are closed. Connections that have not started a request are closed at once.
+    public var shutdownGraceSeconds: Double
 
-    public init(host: String = "0.0.0.0", port: Int = 1234, maxConnections: Int = 1024, idleTimeoutSeconds: Double = 10, requestDeadlineSeconds: Double? = nil, uploadChunkSize: Int = 256 * 1024) {
+    public init(host: String = "0.0.0.0", port: Int = 1234, maxConnections: Int = 1024, idleTimeoutSeconds: Double = 10, requestDeadlineSeconds: Double? = nil, uploadChunkSize: Int = 256 * 1024, shutdownGraceSeconds: Double = 10) {
         self.host = host
         self.port = port
         self.maxConnections = maxConnections
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.requestDeadlineSeconds = requestDeadlineSeconds ?? max(idleTimeoutSeconds, 30)
         self.uploadChunkSize = uploadChunkSize
+        self.shutdownGraceSeconds = shutdownGraceSeconds
     }
 }

@@ -152,6 +152,23 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
 
     func sweep(now: UInt64) {
         guard !closed else { return }
+        switch core.shutdownDemand(now: now) {
+        case .none:
+            break
+        case .closeIdle:
+            // Not started: no request head yet (idle, or trickling one in). Lingering: a
+            // refusal was already written. Neither has anything in flight to lose.
+            if !started || lingerUntil != nil {
+                hardClose()
+                return
+            }
+        case .closeAll:
+            // The grace is over: a send not finished is not stored, a pull not acknowledged
+            // is released (its claim abandoned by the task), never delivered twice.
+            core.logger.info("closing connection: shutdown grace period over", metadata: ["peer": "\(peerDescription)"])
+            hardClose()
+            return
+        }
         if confirmWaiter != nil {
             checkDelivery()
             if confirmWaiter != nil, now &- lastActivity >= core.idleTimeout {
