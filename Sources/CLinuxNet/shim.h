@@ -19,8 +19,9 @@ extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flag
 extern int pthread_setname_np(pthread_t thread, const char *name);
 
 // The peer's address is read later, and only when logged.
-static inline int sealpost_accept(int listener) {
-    return accept4(listener, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC);
+static inline int sealpost_accept(int listener, struct sockaddr_storage *peer) {
+    socklen_t length = sizeof(*peer);
+    return accept4(listener, (struct sockaddr *)peer, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
 static inline int sealpost_set_thread_name(pthread_t thread, const char *name) {

@@ -33,11 +33,6 @@ public struct SendMessage: Sendable {
         }
     }
 
-    /// Whether the content of `header` should stream instead of being held in memory.
-    public func streams(_ header: MessageHeader) -> Bool {
-        header.contentSize > limits.inlineContentLimit
-    }
-
     /// Stores an admitted message whose content is in memory.
     public func deliver(_ header: MessageHeader, content: [UInt8]) async throws -> MessageID {
         guard content.count == Int(header.contentSize) else {

@@ -102,7 +102,7 @@ struct ClientBadInputTests {
         }
     }
 
-    @Test("a server that is not there is a transport error naming the request")
+    @Test("a server that is not there is a connection error in words: host, port, the system's reason")
     func unreachable() async throws {
         // Bind a port and close it again so that nothing listens there.
         let port = try await CannedServer.with([[]]) { $0.port }
@@ -111,11 +111,13 @@ struct ClientBadInputTests {
             _ = try await connection.listClients(requester: Self.me)
             Issue.record("expected an error")
         } catch let error as ClientError {
-            guard case .transport(let request, _) = error else {
+            guard case .cannotConnect(let host, let refusedPort, let reason) = error else {
                 Issue.record("unexpected \(error)")
                 return
             }
-            #expect(request == "list clients")
+            #expect(host == "127.0.0.1" && refusedPort == port)
+            #expect(reason == "connection refused")
+            #expect(error.description == "cannot connect to 127.0.0.1:\(port): connection refused")
         }
     }
 

@@ -236,7 +236,8 @@ final class SocketAcceptor: SocketLoopHandler, @unchecked Sendable {
 
     func ready(_ events: UInt32) {
         for _ in 0..<64 {
-            let fd = sealpost_accept(listener)
+            var peer = sockaddr_storage()
+            let fd = sealpost_accept(listener, &peer)
             if fd < 0 {
                 let code = errno
                 if code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
@@ -255,7 +256,7 @@ final class SocketAcceptor: SocketLoopHandler, @unchecked Sendable {
             // TCP_NODELAY is set only for replies written in several pieces (see
             // `SocketConnection.write`): a one-piece reply followed by close is never held
             // back by Nagle, and the system call is saved on every other connection.
-            let connection = SocketConnection(fd: fd, loop: loop, core: core, now: monotonicNanoseconds())
+            let connection = SocketConnection(fd: fd, peer: peer, loop: loop, core: core, now: monotonicNanoseconds())
             connection.start()
         }
     }

@@ -84,8 +84,9 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     private let openedAt: UInt64
     private var lastActivity: UInt64
 
-    init(fd: Int32, loop: SocketLoop, core: SeedServerCore, now: UInt64) {
+    init(fd: Int32, peer: sockaddr_storage, loop: SocketLoop, core: SeedServerCore, now: UInt64) {
         self.fd = fd
+        self.peer = peer
         self.loop = loop
         self.core = core
         self.decoder = SeedRequestDecoder(maxPayload: core.limits.maxPayload, inlineLimit: core.limits.inlineContentLimit)
@@ -93,16 +94,13 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         self.lastActivity = now
     }
 
-    /// The peer's address, for log lines only.
-    var peerDescription: String {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
-        }
-        guard result == 0 else { return "?" }
-        return describe(storage)
-    }
+    /// The peer's address as `accept` gave it: kept, never asked of the descriptor again,
+    /// so a log line written after close (when the number may name another socket already)
+    /// still names this connection's peer.
+    private let peer: sockaddr_storage
+
+    /// The peer's address, for log lines only (formatted only when a line is logged).
+    var peerDescription: String { describe(peer) }
 
     // MARK: Socket events (on the loop)
 

@@ -34,13 +34,4 @@ public struct SeedRequestHeader: Sendable, Hashable {
         buffer.moveReaderIndex(forwardBy: SeedWire.requestHeaderSize)
         return SeedRequestHeader(clientID: ClientID(high: high, low: low), version: version, code: code, payloadSize: size)
     }
-
-    /// Writes the header as a client would.
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(clientID.high, endianness: .big)
-        buffer.writeInteger(clientID.low, endianness: .big)
-        buffer.writeInteger(version)
-        buffer.writeInteger(code.rawValue)
-        buffer.writeInteger(payloadSize, endianness: .little)
-    }
 }
