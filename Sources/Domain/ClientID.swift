@@ -1,4 +1,4 @@
-/// The 16-byte identifier the server hands out at registration (PROTOCOL.md, "100 register").
+/// The 16-byte identifier the server hands out at registration (docs/protocol-v2.md §4.1).
 ///
 /// Held as two integers so that it hashes and compares without touching the heap.
 public struct ClientID: Hashable, Sendable, Comparable, CustomStringConvertible {

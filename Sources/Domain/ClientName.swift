@@ -1,7 +1,7 @@
 /// A client's unique, human-chosen name.
 ///
 /// On the wire it travels in a 255-byte field, UTF-8, NUL-terminated and NUL-padded
-/// (PROTOCOL.md, "100 register"), so a name holds at most 254 bytes.
+/// (docs/protocol-v2.md §3.2), so a name holds at most 254 bytes.
 public struct ClientName: Hashable, Sendable, CustomStringConvertible {
     /// The size of the name field on the wire.
     public static let fieldSize = 255

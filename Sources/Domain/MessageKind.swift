@@ -1,4 +1,4 @@
-/// What a message carries (PROTOCOL.md, "103 send message", message types).
+/// What a message carries (docs/protocol-v2.md §3.5, message types).
 public enum MessageKind: UInt8, Sendable, CaseIterable {
     /// A request for the recipient's symmetric key; carries no content.
     case keyRequest = 1

@@ -1,7 +1,7 @@
 /// A client's public key as it travels on the wire: 160 opaque bytes.
 ///
-/// The legacy suite puts an RSA-1024 X.509 SubjectPublicKeyInfo DER here (PROTOCOL.md,
-/// "The legacy crypto suite"); the server stores and returns it without reading it.
+/// The legacy suite puts an RSA-1024 X.509 SubjectPublicKeyInfo DER here (docs/protocol-v2.md
+/// §9.1); the server stores and returns it without reading it.
 public struct PublicKey: Hashable, Sendable {
     /// The size of the field on the wire.
     public static let byteCount = 160

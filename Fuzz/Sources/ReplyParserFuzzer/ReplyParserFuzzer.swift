@@ -257,8 +257,8 @@ final class CheckingReceiver: PulledMessageReceiver {
     }
 }
 
-/// The protocol as PROTOCOL.md states it ("Response", "Requests and their success
-/// responses"), written out plainly over the whole input.
+/// The protocol as docs/protocol-v2.md states it (§1.3, §4), written out plainly over
+/// the whole input.
 struct Model {
     let input: FuzzInput
     var reply: [UInt8] { input.reply }

@@ -1,6 +1,6 @@
 import Domain
 
-/// The original client's crypto suite (PROTOCOL.md, "The legacy crypto suite"): RSA-1024
+/// The original client's crypto suite (docs/protocol-v2.md §9): RSA-1024
 /// identity keys with e = 17, RSAES-OAEP-SHA1 key transport, AES-128-CBC with a zero IV
 /// and PKCS#7 padding for texts and files. Everything here is byte-compatible with the
 /// original C++ client (Crypto++).

@@ -1,5 +1,5 @@
 /// One direction of AES-128-CBC (zero IV, PKCS#7) over a stream of chunks, for files
-/// (PROTOCOL.md, "The legacy crypto suite", type 4): the whole file is one CBC stream.
+/// (docs/protocol-v2.md §9.4, type 4): the whole file is one CBC stream.
 ///
 /// Memory stays bounded: each call returns what can be produced so far (a decryptor holds
 /// back at most one block, to strip the padding at the end).

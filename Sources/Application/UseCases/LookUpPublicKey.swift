@@ -3,7 +3,7 @@ import Domain
 /// Request 102: the public key of a registered client.
 ///
 /// The original client puts the target's id in the header instead of its own
-/// (PROTOCOL.md, "102 get public key"); any registered id in the header is accepted.
+/// (docs/protocol-v2.md §3.4); any registered id in the header is accepted.
 public struct LookUpPublicKey: Sendable {
     let directory: any ClientDirectory
     let recognize: RecognizeClient

@@ -2,7 +2,7 @@ import Domain
 
 /// Request 104: hands a client its waiting messages, oldest first.
 ///
-/// Fixes two defects of the original (PROTOCOL.md, "Known defects"): messages are
+/// Fixes two defects of the original (docs/protocol-v2.md §7): messages are
 /// claimed, so two pulls never return the same one, and they are deleted only after
 /// the reply carrying them was written completely (`complete`); otherwise they go back
 /// (`abandon`).

@@ -2,8 +2,8 @@ import Domain
 
 /// Checks that a request comes from a registered client and notes that it was seen.
 ///
-/// Every request but register goes through here (PROTOCOL.md: "Every request other than
-/// 100 must carry a registered client id in the header").
+/// Every request but register goes through here: its header must carry a registered
+/// client id (docs/protocol-v2.md §3.1).
 public struct RecognizeClient: Sendable {
     let directory: any ClientDirectory
     let now: @Sendable () -> Double

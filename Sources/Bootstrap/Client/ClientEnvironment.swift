@@ -3,7 +3,7 @@ import Application
 import Foundation
 
 /// Where a client command's state lives and which server it talks to, resolved once from
-/// the options, the environment and the disk (issue 3, "Identity and local state").
+/// the options, the environment and the disk: one home holds the identity and all local state.
 struct ClientEnvironment {
     /// The home directory.
     let home: String

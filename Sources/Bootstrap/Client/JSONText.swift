@@ -1,7 +1,7 @@
 import Application
 import Domain
 
-/// The `--json` shapes of issue 3, written field by field so that the order is stable.
+/// The client commands' `--json` output, written field by field so that the order is stable.
 enum JSONText {
     /// A JSON string literal.
     static func string(_ text: String) -> String {

@@ -1,5 +1,5 @@
 /// A client's private identity key as the legacy suite keeps it: PKCS#8 PrivateKeyInfo DER
-/// (PROTOCOL.md, "The legacy crypto suite").
+/// (docs/protocol-v2.md §9.1).
 ///
 /// The domain checks only the outer DER framing (one SEQUENCE whose length matches the bytes);
 /// a crypto adapter checks the contents. `description` never shows key material.

@@ -39,7 +39,7 @@ struct ClientHarness: Sendable {
     }
 }
 
-/// Builders for reply bytes (PROTOCOL.md, "Response").
+/// Builders for reply bytes (docs/protocol-v2.md §1.3).
 enum Replies {
     static func reply(_ code: UInt16, _ payload: [UInt8]) -> [UInt8] {
         [2] + le(UInt32(code)).prefix(2) + le(UInt32(payload.count)) + payload

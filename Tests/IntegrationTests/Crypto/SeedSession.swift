@@ -37,7 +37,7 @@ struct SeedSession {
     }
 
     /// The entries of a 1004 reply: version(1) code(u16) size(u32), then per message
-    /// from-id(16) msg-id(u32) type(1) size(u32) content (PROTOCOL.md, "104 pull messages").
+    /// from-id(16) msg-id(u32) type(1) size(u32) content (docs/protocol-v2.md §4.5).
     func pulledMessages(_ seq: Int) throws -> [Message] {
         let response = try connection(seq).response
         guard response.count >= 7, response[0] == 2, Self.u16(response, 1) == 1004 else {

@@ -2,7 +2,7 @@ import Application
 import COpenSSL
 import Domain
 
-/// The legacy crypto suite on OpenSSL 3's libcrypto (PROTOCOL.md, "The legacy crypto suite").
+/// The legacy crypto suite on OpenSSL 3's libcrypto (docs/protocol-v2.md §9).
 ///
 /// Stateless: every call creates and frees its own OpenSSL objects, so one value may be
 /// shared freely across tasks. The RSA operations are in `OpenSSLLegacyCrypto+RSA.swift`.

@@ -2,7 +2,7 @@ import Application
 import COpenSSL
 
 /// AES-128-CBC with a zero IV and PKCS#7 padding over a stream of chunks, on an OpenSSL
-/// `EVP_CIPHER_CTX` (PROTOCOL.md, "The legacy crypto suite").
+/// `EVP_CIPHER_CTX` (docs/protocol-v2.md §9).
 ///
 /// Owns its cipher context, freed (and cleansed) on deinit. Not `Sendable` and not
 /// thread-safe: use one instance from one task or thread at a time.

@@ -72,7 +72,7 @@ public struct BlockingSeedAddress: Sendable, CustomStringConvertible {
 
 /// One TCP connection with blocking reads and writes, for load generators and tests that
 /// speak the seed protocol as the original client does: connect, write one request,
-/// read one response (PROTOCOL.md, "Transport").
+/// read one response (docs/protocol-v2.md §2).
 ///
 /// Deliberately free of NIO and of any allocation per call beyond the caller's buffers,
 /// so that a thread per connection costs what the kernel charges and no more.
@@ -162,7 +162,7 @@ public struct BlockingSeedSocket: ~Copyable {
 }
 
 extension BlockingSeedSocket {
-    /// Appends a 22-byte request head (PROTOCOL.md, "Request") as the original client writes it.
+    /// Appends a 22-byte request head (docs/protocol-v2.md §1.2) as the original client writes it.
     public static func appendRequestHeader(
         to bytes: inout [UInt8], clientID: [UInt8], version: UInt8 = 2, code: UInt8, payloadSize: UInt32
     ) {

@@ -7,7 +7,7 @@ import NIOCore
 ///
 /// Replies are written straight to the socket so that each write's completion is
 /// known: a pull's messages are acknowledged only after the last byte of the reply was
-/// handed to the kernel (PROTOCOL.md, "Known defects").
+/// handed to the kernel (docs/protocol-v2.md §7).
 struct SeedConnection: Sendable {
     let useCases: ServerUseCases
     let configuration: SeedServerConfiguration
@@ -173,7 +173,7 @@ struct SeedConnection: Sendable {
                 await reader.close()
             }
             if buffer.readableBytes > 0 { try await connection.write(buffer) }
-            // Delete only what the peer has received (PROTOCOL.md, "Known defects"): every
+            // Delete only what the peer has received (docs/protocol-v2.md §7): every
             // byte written and acknowledged by the peer's TCP.
             try await connection.flush()
             try await keepClaimed()

@@ -126,7 +126,11 @@ public final class SeedServer: Sendable {
         let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError.system(call: "socket", errno: errno) }
         var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw SocketError.system(call: "setsockopt(SO_REUSEADDR)", errno: code)
+        }
         guard Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
             let code = errno
             Glibc.close(fd)
@@ -244,7 +248,9 @@ final class SocketAcceptor: SocketLoopHandler, @unchecked Sendable {
                     // Out of descriptors or memory: stop watching for a moment rather than
                     // spin on a socket that stays readable.
                     core.logger.error("cannot accept connections", metadata: ["error": "\(String(cString: strerror(code)))"])
-                    loop.unwatch(listener)
+                    if !loop.unwatch(listener) {
+                        core.logger.error("cannot pause accepting", metadata: ["error": "\(String(cString: strerror(errno)))"])
+                    }
                     pausedUntil = monotonicNanoseconds() + 100_000_000
                 }
                 return

@@ -208,8 +208,8 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
             epollEvents = wanted
             if !inEpoll { fail(SocketError.system(call: "epoll_ctl", errno: errno)) }
         } else if wanted != epollEvents {
-            loop.modify(fd, events: wanted)
             epollEvents = wanted
+            if !loop.modify(fd, events: wanted) { fail(SocketError.system(call: "epoll_ctl(MOD)", errno: errno)) }
         }
     }
 
@@ -413,7 +413,12 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
                     // peer's (possibly delayed) acknowledgement of the previous one.
                     self.noDelay = true
                     var one: Int32 = 1
-                    setsockopt(self.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                    guard setsockopt(self.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+                        let failure = SocketError.system(call: "setsockopt(TCP_NODELAY)", errno: errno)
+                        self.fail(failure)
+                        continuation.resume(throwing: failure)
+                        return
+                    }
                 }
                 self.queue(bytes)
                 self.flushOutbound()

@@ -33,8 +33,22 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
     /// The loop's thread, set once it runs; compared with `pthread_self()`.
     private let threadID = Atomic<UInt>(0)
 
+    /// One registration of a descriptor: its handler, and a number no other registration
+    /// of this loop shares (until 2³² registrations later), kept with the descriptor in the
+    /// epoll data. An event whose number is not the descriptor's current one belongs to a
+    /// registration that ended (the descriptor was closed, and its number reused, while the
+    /// event waited in the same batch) and is dropped.
+    private struct Registration {
+        let id: UInt32
+        let handler: any SocketLoopHandler
+    }
+
     /// Loop-confined: what each registered descriptor is.
-    private var handlers: [Int32: any SocketLoopHandler] = [:]
+    private var handlers: [Int32: Registration] = [:]
+    /// Loop-confined: the last registration number given (0 is the wake-up descriptor's).
+    private var lastRegistration: UInt32 = 0
+    /// Events dropped because their registration had ended (for tests and diagnostics).
+    private(set) var staleEventsDropped = 0
     private var nextSweep: UInt64 = 0
     /// Loop-confined: the emptied queue of the last turn, swapped in under the lock so that
     /// neither side allocates a new array per turn.
@@ -46,8 +60,8 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
         precondition(epoll >= 0 && wakeFD >= 0, "epoll/eventfd: \(String(cString: strerror(errno)))")
         var event = epoll_event()
         event.events = sealpost_epoll_in()
-        event.data.fd = wakeFD
-        epoll_ctl(epoll, EPOLL_CTL_ADD, wakeFD, &event)
+        event.data.u64 = Self.data(fd: wakeFD, registration: 0)
+        precondition(epoll_ctl(epoll, EPOLL_CTL_ADD, wakeFD, &event) == 0, "epoll_ctl(wake): \(String(cString: strerror(errno)))")
         let box = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { argument in
@@ -96,39 +110,58 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
 
     // MARK: Loop-confined
 
-    /// Serves `fd` by `handler`, and adds it to the epoll set waiting for `events`.
+    /// The epoll data of a registration: the number in the high half, the descriptor in the low.
+    static func data(fd: Int32, registration: UInt32) -> UInt64 {
+        UInt64(registration) << 32 | UInt64(UInt32(bitPattern: fd))
+    }
+
+    /// Serves `fd` by `handler` under a new registration, and adds it to the epoll set
+    /// waiting for `events`. False (errno set) when epoll refused it.
     func register(_ fd: Int32, events: UInt32, handler: any SocketLoopHandler) -> Bool {
-        guard watch(fd, events: events) else { return false }
-        handlers[fd] = handler
+        precondition(inLoop, "SocketLoop.register called off its loop")
+        lastRegistration = lastRegistration == UInt32.max ? 1 : lastRegistration + 1
+        let registration = Registration(id: lastRegistration, handler: handler)
+        guard control(EPOLL_CTL_ADD, fd, events: events, registration: registration.id) else { return false }
+        handlers[fd] = registration
         return true
     }
 
-    /// Adds `fd` to the epoll set (its handler stays whatever it is).
+    /// Adds `fd` to the epoll set again under its current registration (its handler stays).
+    /// False (errno set) when epoll refused it or `fd` is not registered.
     func watch(_ fd: Int32, events: UInt32) -> Bool {
-        var event = epoll_event()
-        event.events = events
-        event.data.fd = fd
-        return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0
+        precondition(inLoop, "SocketLoop.watch called off its loop")
+        guard let registration = handlers[fd] else { errno = EBADF; return false }
+        return control(EPOLL_CTL_ADD, fd, events: events, registration: registration.id)
     }
 
-    /// Changes what `fd` waits for.
-    func modify(_ fd: Int32, events: UInt32) {
-        var event = epoll_event()
-        event.events = events
-        event.data.fd = fd
-        epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event)
+    /// Changes what `fd` waits for. False (errno set) when epoll refused it.
+    func modify(_ fd: Int32, events: UInt32) -> Bool {
+        precondition(inLoop, "SocketLoop.modify called off its loop")
+        guard let registration = handlers[fd] else { errno = EBADF; return false }
+        return control(EPOLL_CTL_MOD, fd, events: events, registration: registration.id)
     }
 
-    /// Removes `fd` from the epoll set; its handler is still swept.
-    func unwatch(_ fd: Int32) {
+    /// Removes `fd` from the epoll set; its handler is still swept. False (errno set) when
+    /// epoll refused it.
+    @discardableResult
+    func unwatch(_ fd: Int32) -> Bool {
+        precondition(inLoop, "SocketLoop.unwatch called off its loop")
         var event = epoll_event()
-        epoll_ctl(epoll, EPOLL_CTL_DEL, fd, &event)
+        return epoll_ctl(epoll, EPOLL_CTL_DEL, fd, &event) == 0
     }
 
     /// Stops serving `fd`. A descriptor about to be closed leaves the epoll set by itself.
     func forget(_ fd: Int32, removeFromEpoll: Bool) {
+        precondition(inLoop, "SocketLoop.forget called off its loop")
         guard handlers.removeValue(forKey: fd) != nil, removeFromEpoll else { return }
         unwatch(fd)
+    }
+
+    private func control(_ operation: Int32, _ fd: Int32, events: UInt32, registration: UInt32) -> Bool {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = Self.data(fd: fd, registration: registration)
+        return epoll_ctl(epoll, operation, fd, &event) == 0
     }
 
     private func run() {
@@ -143,20 +176,26 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
             let count = epoll_wait(epoll, events, Int32(capacity), timeout)
             if count > 0 {
                 for index in 0..<Int(count) {
-                    let fd = events[index].data.fd
-                    if fd == wakeFD {
+                    let data = events[index].data.u64
+                    let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: data))
+                    let registration = UInt32(truncatingIfNeeded: data >> 32)
+                    if registration == 0 && fd == wakeFD {
                         var value: UInt64 = 0
                         _ = Glibc.read(wakeFD, &value, 8)
                         continue
                     }
-                    handlers[fd]?.ready(events[index].events)
+                    guard let current = handlers[fd], current.id == registration else {
+                        staleEventsDropped += 1
+                        continue
+                    }
+                    current.handler.ready(events[index].events)
                 }
             }
             runPending()
             let after = monotonicNanoseconds()
             if after >= nextSweep {
                 nextSweep = after + Self.sweepInterval
-                for handler in Array(handlers.values) { handler.sweep(now: after) }
+                for registration in Array(handlers.values) { registration.handler.sweep(now: after) }
             }
         }
     }

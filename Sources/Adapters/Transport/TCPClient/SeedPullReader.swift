@@ -2,8 +2,8 @@ import Application
 import Domain
 import NIOCore
 
-/// Streams the entries of a 1004 reply to a `PulledMessageReceiver` (PROTOCOL.md,
-/// "104 pull messages"), content in bounded chunks, so a large file is never held whole.
+/// Streams the entries of a 1004 reply to a `PulledMessageReceiver` (docs/protocol-v2.md
+/// §4.5), content in bounded chunks, so a large file is never held whole.
 struct SeedPullReader {
     /// The most content handed over in one piece.
     static let chunkSize = 256 * 1024

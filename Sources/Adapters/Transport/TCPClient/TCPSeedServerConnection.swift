@@ -6,7 +6,7 @@ import NIOPosix
 import Glibc
 #endif
 
-/// The client's connection to a seed-protocol server over TCP (PROTOCOL.md, "Transport"):
+/// The client's connection to a seed-protocol server over TCP (docs/protocol-v2.md §2):
 /// one request per connection, on SwiftNIO, so no thread blocks on the socket.
 ///
 /// Replies are checked as they arrive: the declared size against `maxReplySize` before

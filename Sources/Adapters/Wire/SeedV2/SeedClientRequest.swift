@@ -1,7 +1,7 @@
 import Domain
 import NIOCore
 
-/// Builds the client's requests (PROTOCOL.md, "Request"): client id (16), version (1),
+/// Builds the client's requests (docs/protocol-v2.md §1.2, §3): client id (16), version (1),
 /// code (1), payload size (u32 LE), payload.
 public enum SeedClientRequest {
     /// The version byte the client writes; the original client writes 2.

@@ -2,8 +2,8 @@ import Application
 import Domain
 import NIOCore
 
-/// Reads the server's replies on the client side (PROTOCOL.md, "Response" and
-/// "Requests and their success responses"). Pure functions over bytes, so recorded replies
+/// Reads the server's replies on the client side (docs/protocol-v2.md §1.3 and
+/// §4). Pure functions over bytes, so recorded replies
 /// can be checked without a socket.
 public enum SeedReply {
     /// The 7-byte reply head: version (1, ignored: the original always writes 2), code

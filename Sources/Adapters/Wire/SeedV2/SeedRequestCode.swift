@@ -1,4 +1,4 @@
-/// Request codes of the seed protocol (PROTOCOL.md, "Requests and their success responses").
+/// Request codes of the seed protocol (docs/protocol-v2.md §3).
 public enum SeedRequestCode: UInt8, Sendable, CaseIterable {
     case register = 100
     case listClients = 101

@@ -8,7 +8,7 @@ import NIOCore
 ///   they arrive.
 /// - Checks every declared size against the request code and the limits *before*
 ///   anything is gathered, so a lying header never causes an allocation of its size.
-/// - One request per connection (PROTOCOL.md, "Transport"): bytes after it are dropped.
+/// - One request per connection (docs/protocol-v2.md §2.1): bytes after it are dropped.
 public struct SeedRequestDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = SeedRequestPart
 

@@ -1,7 +1,7 @@
 import Domain
 import NIOCore
 
-/// The fixed 22-byte head of every request (PROTOCOL.md, "Request").
+/// The fixed 22-byte head of every request (docs/protocol-v2.md §1.2).
 public struct SeedRequestHeader: Sendable, Hashable {
     /// The sender's id; all zero on register, the target's id on the original client's 102.
     public let clientID: ClientID

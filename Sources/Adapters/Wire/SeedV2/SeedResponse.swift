@@ -1,7 +1,7 @@
 import Domain
 import NIOCore
 
-/// Builds the server's replies (PROTOCOL.md, "Response"): version (1), code (u16 LE),
+/// Builds the server's replies (docs/protocol-v2.md §1.3): version (1), code (u16 LE),
 /// payload size (u32 LE), payload.
 public enum SeedResponse {
     /// The 7-byte response head.

@@ -1,6 +1,6 @@
 import Domain
 
-/// The head of one message in a pull reply (PROTOCOL.md, "104 pull messages"): sender (16),
+/// The head of one message in a pull reply (docs/protocol-v2.md §4.5): sender (16),
 /// message id (4), type (1), content size (4).
 public struct PulledMessageHeader: Hashable, Sendable {
     /// Who sent it.

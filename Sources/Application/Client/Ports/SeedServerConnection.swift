@@ -1,7 +1,7 @@
 import Domain
 
-/// The client's way to a seed-protocol server (PROTOCOL.md): one request per connection,
-/// one reply. Every method opens a connection, sends one request and reads its reply.
+/// The client's way to a seed-protocol server (docs/protocol-v2.md §2): one request per
+/// connection, one reply. Every method opens a connection, sends one request and reads its reply.
 ///
 /// Failures are `ClientError`: `.server` for a 9000 reply (naming the request),
 /// `.transport` when the server cannot be reached or the connection breaks,
