@@ -40,11 +40,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The load generator and benchmark workloads behind `sealpost bench`: clients of
+        // the v2 protocol over blocking sockets, kept out of the composition root.
+        .target(
+            name: "Bench",
+            dependencies: [
+                "Domain", "Application", "Adapters",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Composition root and the `sealpost` executable.
         .executableTarget(
             name: "Bootstrap",
             dependencies: [
-                "Domain", "Application", "Adapters",
+                "Domain", "Application", "Adapters", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
