@@ -32,10 +32,15 @@ public enum SocketError: Error, Sendable, Hashable, CustomStringConvertible {
 ///   become writable, and `write` suspends while more than `writeHighWatermark` bytes wait.
 /// - A connection refused before its request was read in full is half-closed and drained
 ///   for a moment before it is closed, so the peer reads the 9000 instead of a reset.
+///
+/// Split by concern: reading and closing here, the content pipe in
+/// `SocketConnection+Content.swift`, writing and delivery confirmation in
+/// `SocketConnection+Writing.swift`. Its state is internal rather than private so those
+/// extensions reach it; only this type touches it, always on its loop.
 final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     let fd: Int32
     let loop: SocketLoop
-    private let core: SeedServerCore
+    let core: SeedServerCore
 
     static let pieceHighWatermark = 1 << 20
     static let pieceLowWatermark = 256 * 1024
@@ -45,44 +50,44 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     static let lingerNanoseconds: UInt64 = 2_000_000_000
 
     // Reading.
-    private var decoder: SeedRequestDecoder
-    private var inbound: ByteBuffer?
-    private var nextReadSize = 4096
-    private var inputClosed = false
+    var decoder: SeedRequestDecoder
+    var inbound: ByteBuffer?
+    var nextReadSize = 4096
+    var inputClosed = false
     /// The request was taken (whole, or its head); later bytes belong to its content.
-    private var started = false
+    var started = false
     /// Every byte of the request was read.
-    private var requestConsumed = false
+    var requestConsumed = false
     /// A complete request other than a pull is being worked on: silence is not idleness.
-    private var working = false
-    private var lingerUntil: UInt64?
+    var working = false
+    var lingerUntil: UInt64?
 
     // The content of a streamed send, on its way to the task.
-    private var streaming = false
-    private var pieces = CircularBuffer<ByteBuffer>(initialCapacity: 8)
-    private var pieceBytes = 0
-    private var piecesFinished = false
-    private var pieceFailure: (any Error)?
-    private var pieceWaiter: UnsafeContinuation<ByteBuffer?, any Error>?
-    private var readPaused = false
+    var streaming = false
+    var pieces = CircularBuffer<ByteBuffer>(initialCapacity: 8)
+    var pieceBytes = 0
+    var piecesFinished = false
+    var pieceFailure: (any Error)?
+    var pieceWaiter: UnsafeContinuation<ByteBuffer?, any Error>?
+    var readPaused = false
 
     // Writing.
-    private var outbound = CircularBuffer<Outgoing>(initialCapacity: 4)
-    private var outboundBytes = 0
-    private var writeWaiter: (continuation: UnsafeContinuation<Void, any Error>, threshold: Int)?
-    private var closeWhenFlushed = false
-    private var noDelay = false
+    var outbound = CircularBuffer<Outgoing>(initialCapacity: 4)
+    var outboundBytes = 0
+    var writeWaiter: (continuation: UnsafeContinuation<Void, any Error>, threshold: Int)?
+    var closeWhenFlushed = false
+    var noDelay = false
     /// Waits until the peer acknowledged every byte written (`confirmDelivery`).
-    private var confirmWaiter: UnsafeContinuation<Void, any Error>?
+    var confirmWaiter: UnsafeContinuation<Void, any Error>?
 
     // Lifetime.
-    private var epollEvents: UInt32 = 0
-    private var inEpoll = false
-    private var closed = false
-    private var taskRunning = false
-    private var released = false
-    private let openedAt: UInt64
-    private var lastActivity: UInt64
+    var epollEvents: UInt32 = 0
+    var inEpoll = false
+    var closed = false
+    var taskRunning = false
+    var released = false
+    let openedAt: UInt64
+    var lastActivity: UInt64
 
     init(fd: Int32, peer: sockaddr_storage, loop: SocketLoop, core: SeedServerCore, now: UInt64) {
         self.fd = fd
@@ -97,7 +102,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     /// The peer's address as `accept` gave it: kept, never asked of the descriptor again,
     /// so a log line written after close (when the number may name another socket already)
     /// still names this connection's peer.
-    private let peer: sockaddr_storage
+    let peer: sockaddr_storage
 
     /// The peer's address, for log lines only (formatted only when a line is logged).
     var peerDescription: String { describe(peer) }
@@ -133,7 +138,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     /// An event while waiting for the peer to acknowledge a reply. Whatever happened (its
     /// FIN, a reset, both sides shut), the acknowledgement count decides first: a peer that
     /// took every byte and then left, even by a reset, was served.
-    private func confirmReady(_ events: UInt32) {
+    func confirmReady(_ events: UInt32) {
         checkDelivery()
         guard confirmWaiter != nil, !closed else {
             updateInterest()
@@ -190,12 +195,12 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         }
     }
 
-    private var wantsRead: Bool {
+    var wantsRead: Bool {
         guard !closed, !inputClosed, !readPaused else { return false }
         return !started || (streaming && !requestConsumed) || lingerUntil != nil || confirmWaiter != nil
     }
 
-    private func updateInterest() {
+    func updateInterest() {
         guard !closed else { return }
         var wanted: UInt32 = 0
         if wantsRead { wanted |= sealpost_epoll_in() | sealpost_epoll_rdhup() }
@@ -213,7 +218,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         }
     }
 
-    private func readAvailable() {
+    func readAvailable() {
         var reads = 0
         while wantsRead && reads < 16 {
             reads += 1
@@ -251,7 +256,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         }
     }
 
-    private func decodeAvailable() {
+    func decodeAvailable() {
         guard var buffer = inbound else { return }
         inbound = nil  // the decoder's slices keep what they need
         do {
@@ -266,7 +271,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         }
     }
 
-    private func endOfInput() {
+    func endOfInput() {
         guard lingerUntil == nil else {
             hardClose()
             return
@@ -288,7 +293,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         }
     }
 
-    private func take(_ part: SeedRequestPart) {
+    func take(_ part: SeedRequestPart) {
         switch part {
         case .complete(let request):
             guard !started else { return }
@@ -309,7 +314,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         }
     }
 
-    private func decodeFailed(_ error: any Error) {
+    func decodeFailed(_ error: any Error) {
         if streaming {
             // The upload's task sees the failure and answers.
             failPieces(error)
@@ -321,7 +326,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         startTask { connection in await seed.serveUndecodable(error, on: connection) }
     }
 
-    private func startTask(_ body: @escaping @Sendable (SocketConnection) async -> Void) {
+    func startTask(_ body: @escaping @Sendable (SocketConnection) async -> Void) {
         taskRunning = true
         Task(executorPreference: loop) { [self] in
             await body(self)
@@ -329,238 +334,16 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         }
     }
 
-    private func taskEnded() {
+    func taskEnded() {
         taskRunning = false
         if !closed { close() }
         releaseIfDone()
     }
 
-    // MARK: Content pieces (producer on the loop, consumer is the task)
-
-    private func pushPiece(_ piece: ByteBuffer, isLast: Bool) {
-        guard !piecesFinished, pieceFailure == nil else { return }
-        piecesFinished = isLast
-        if let waiter = pieceWaiter {
-            pieceWaiter = nil
-            waiter.resume(returning: piece)
-            return
-        }
-        pieces.append(piece)
-        pieceBytes += piece.readableBytes
-        if pieceBytes > Self.pieceHighWatermark && !isLast { readPaused = true }
-    }
-
-    private func failPieces(_ error: any Error) {
-        // Once the last piece arrived, the content is whole whatever happens to the socket.
-        guard streaming, !piecesFinished, pieceFailure == nil else { return }
-        pieceFailure = error
-        if let waiter = pieceWaiter {
-            pieceWaiter = nil
-            waiter.resume(throwing: error)
-        }
-    }
-
-    /// The next piece of the streamed content, or `nil` after the last.
-    func nextPiece() async throws -> ByteBuffer? {
-        try await withUnsafeThrowingContinuation { continuation in
-            loop.execute { self.takePiece(continuation) }
-        }
-    }
-
-    private func takePiece(_ continuation: UnsafeContinuation<ByteBuffer?, any Error>) {
-        if let piece = pieces.popFirst() {
-            pieceBytes -= piece.readableBytes
-            if readPaused && pieceBytes < Self.pieceLowWatermark {
-                readPaused = false
-                readAvailable()
-                updateInterest()
-            }
-            continuation.resume(returning: piece)
-        } else if let pieceFailure {
-            continuation.resume(throwing: pieceFailure)
-        } else if piecesFinished {
-            continuation.resume(returning: nil)
-        } else if closed {
-            continuation.resume(throwing: SocketError.closed)
-        } else {
-            pieceWaiter = continuation
-        }
-    }
-
-    // MARK: Writing (called by the task)
-
-    /// Queues `bytes` and writes what the socket takes; suspends while more than
-    /// `writeHighWatermark` bytes wait. Throws once the connection failed.
-    func write(_ bytes: ByteBuffer) async throws {
-        try await write(.buffer(bytes))
-    }
-
-    /// Like `write(_:)` for bytes already in an array (a content piece from a store),
-    /// sent from the array itself rather than copied into a buffer first.
-    func write(_ bytes: [UInt8]) async throws {
-        try await write(.array(bytes, offset: 0))
-    }
-
-    private func write(_ bytes: Outgoing) async throws {
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-            loop.execute {
-                guard !self.closed else {
-                    continuation.resume(throwing: SocketError.closed)
-                    return
-                }
-                if !self.noDelay {
-                    // A reply in several pieces: its last small piece must not wait for the
-                    // peer's (possibly delayed) acknowledgement of the previous one.
-                    self.noDelay = true
-                    var one: Int32 = 1
-                    guard setsockopt(self.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
-                        let failure = SocketError.system(call: "setsockopt(TCP_NODELAY)", errno: errno)
-                        self.fail(failure)
-                        continuation.resume(throwing: failure)
-                        return
-                    }
-                }
-                self.queue(bytes)
-                self.flushOutbound()
-                self.updateInterest()
-                self.resumeWhenBelow(Self.writeHighWatermark, lowWatermark: Self.writeLowWatermark, continuation)
-            }
-        }
-    }
-
-    /// Returns once every queued byte was handed to the kernel.
-    func flush() async throws {
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-            loop.execute { self.resumeWhenBelow(0, lowWatermark: 0, continuation) }
-        }
-    }
-
-    /// Returns once the peer's TCP has acknowledged every byte written; throws if the
-    /// connection fails first. Ends our side of the connection (the reply is complete),
-    /// so a peer that reads to the end sees it at once.
-    ///
-    /// Bytes handed to the kernel are not yet delivered: a peer that resets after reading
-    /// part of a large reply leaves the rest unacknowledged, and this throws.
-    func confirmDelivery() async throws {
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-            loop.execute {
-                guard !self.closed, self.outbound.isEmpty else {
-                    continuation.resume(throwing: SocketError.closed)
-                    return
-                }
-                shutdown(self.fd, Int32(SHUT_WR))
-                self.confirmWaiter = continuation
-                self.checkDelivery()
-                self.updateInterest()
-            }
-        }
-    }
-
-    private func checkDelivery() {
-        guard let waiter = confirmWaiter else { return }
-        let unacknowledged = sealpost_unacknowledged_bytes(fd)
-        // Our FIN (sent by `confirmDelivery`) takes one sequence number: one unacknowledged
-        // means every byte of the reply was acknowledged and only the FIN is in flight, as
-        // when the peer read the whole reply and closed before our FIN reached it.
-        if unacknowledged >= 0 && unacknowledged <= 1 {
-            confirmWaiter = nil
-            waiter.resume()
-        } else if unacknowledged < 0 {
-            fail(SocketError.system(call: "ioctl(SIOCOUTQ)", errno: errno))
-        }
-    }
-
-    /// Writes `bytes` and closes once they are out (or the peer is gone).
-    func writeAndClose(_ bytes: ByteBuffer) {
-        loop.execute {
-            guard !self.closed else { return }
-            self.queue(.buffer(bytes))
-            self.flushOutbound()
-            self.close()
-        }
-    }
-
-    /// Closes once queued bytes are out. A peer still sending its request is half-closed
-    /// and drained for a moment first, so what we wrote is read rather than reset.
-    func close() {
-        loop.execute {
-            guard !self.closed else { return }
-            if !self.outbound.isEmpty {
-                self.closeWhenFlushed = true
-                self.updateInterest()
-                return
-            }
-            self.closeAfterFlush()
-        }
-    }
-
-    private func closeAfterFlush() {
-        if requestConsumed || inputClosed || lingerUntil != nil {
-            hardClose()
-            return
-        }
-        // Unread request bytes: closing now would reset the connection and could destroy
-        // the reply in the peer's receive buffer.
-        shutdown(fd, Int32(SHUT_WR))
-        lingerUntil = monotonicNanoseconds() + Self.lingerNanoseconds
-        readPaused = false
-        inbound = nil
-        failPieces(SocketError.closed)
-        readAvailable()
-        updateInterest()
-    }
-
-    private func queue(_ bytes: Outgoing) {
-        guard bytes.count > 0 else { return }
-        outbound.append(bytes)
-        outboundBytes += bytes.count
-    }
-
-    private func resumeWhenBelow(_ threshold: Int, lowWatermark: Int, _ continuation: UnsafeContinuation<Void, any Error>) {
-        if closed {
-            continuation.resume(throwing: SocketError.closed)
-        } else if outboundBytes <= threshold {
-            continuation.resume()
-        } else {
-            writeWaiter = (continuation, lowWatermark)
-        }
-    }
-
-    private func flushOutbound() {
-        while !closed, !outbound.isEmpty {
-            var failure: Int32 = 0
-            let written = outbound[outbound.startIndex].withUnsafeBytes { raw -> Int in
-                let result = send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL))
-                if result < 0 { failure = errno; return 0 }
-                return result
-            }
-            if failure != 0 {
-                if failure == EAGAIN || failure == EWOULDBLOCK { break }
-                if failure == EINTR { continue }
-                fail(SocketError.system(call: "send", errno: failure))
-                return
-            }
-            lastActivity = monotonicNanoseconds()
-            outboundBytes -= written
-            if written == outbound[outbound.startIndex].count {
-                outbound.removeFirst()
-            } else {
-                outbound[outbound.startIndex].consume(written)
-            }
-        }
-        if let waiter = writeWaiter, outboundBytes <= waiter.threshold {
-            writeWaiter = nil
-            waiter.continuation.resume()
-        }
-        if outbound.isEmpty && closeWhenFlushed && !closed {
-            closeWhenFlushed = false
-            closeAfterFlush()
-        }
-    }
 
     // MARK: Closing
 
-    private func fail(_ error: any Error) {
+    func fail(_ error: any Error) {
         guard !closed else { return }
         // A reply the peer acknowledged in full was delivered, however the connection ends.
         checkDelivery()
@@ -568,7 +351,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         hardClose()
     }
 
-    private func hardClose() {
+    func hardClose() {
         guard !closed else { return }
         closed = true
         loop.forget(fd, removeFromEpoll: false)
@@ -592,71 +375,9 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         releaseIfDone()
     }
 
-    private func releaseIfDone() {
+    func releaseIfDone() {
         guard closed, !taskRunning, !released else { return }
         released = true
         core.connectionEnded()
     }
-}
-
-/// Bytes waiting to be written.
-private enum Outgoing {
-    case buffer(ByteBuffer)
-    case array([UInt8], offset: Int)
-
-    var count: Int {
-        switch self {
-        case .buffer(let buffer): buffer.readableBytes
-        case .array(let bytes, let offset): bytes.count - offset
-        }
-    }
-
-    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        switch self {
-        case .buffer(let buffer):
-            try buffer.withUnsafeReadableBytes(body)
-        case .array(let bytes, let offset):
-            try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
-        }
-    }
-
-    mutating func consume(_ count: Int) {
-        switch self {
-        case .buffer(var buffer):
-            buffer.moveReaderIndex(forwardBy: count)
-            self = .buffer(buffer)
-        case .array(let bytes, let offset):
-            self = .array(bytes, offset: offset + count)
-        }
-    }
-}
-
-/// "address:port" of a socket address, for logs.
-func describe(_ storage: sockaddr_storage) -> String {
-    var storage = storage
-    var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-    let family = Int32(storage.ss_family)
-    return withUnsafePointer(to: &storage) { pointer -> String in
-        switch family {
-        case AF_INET:
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
-                var ip = address.pointee.sin_addr
-                inet_ntop(AF_INET, &ip, &text, socklen_t(text.count))
-                return "\(cString(text)):\(UInt16(bigEndian: address.pointee.sin_port))"
-            }
-        case AF_INET6:
-            return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
-                var ip = address.pointee.sin6_addr
-                inet_ntop(AF_INET6, &ip, &text, socklen_t(text.count))
-                return "[\(cString(text))]:\(UInt16(bigEndian: address.pointee.sin6_port))"
-            }
-        default:
-            return "?"
-        }
-    }
-}
-
-private func cString(_ characters: [CChar]) -> String {
-    let bytes = characters.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
-    return String(decoding: bytes, as: UTF8.self)
 }
