@@ -6,17 +6,20 @@ public struct ServerUseCases: Sendable {
     public let listClients: ListClients
     public let lookUpPublicKey: LookUpPublicKey
     public let send: SendMessage
-    public let pull: PullMessages
+    public let deliver: DeliverInbox
     public let limits: ServerLimits
 
     /// Wires every use case to `directory` and `store`.
     ///
-    /// - Parameter now: the clock, in seconds since 1970; tests inject their own.
+    /// - Parameters:
+    ///   - now: the clock, in seconds since 1970; tests inject their own.
+    ///   - monotonic: a monotonic clock in seconds, for the renewals of long deliveries.
     public init(
         directory: any ClientDirectory,
         store: any MessageStore,
         limits: ServerLimits,
         now: @escaping @Sendable () -> Double,
+        monotonic: @escaping @Sendable () -> Double = DeliverInbox.monotonicSeconds,
         newID: @escaping @Sendable () -> ClientID = RegisterClient.randomID
     ) {
         let cached = CachedClientDirectory(directory)
@@ -25,7 +28,7 @@ public struct ServerUseCases: Sendable {
         self.listClients = ListClients(directory: cached, recognize: recognize)
         self.lookUpPublicKey = LookUpPublicKey(directory: cached, recognize: recognize)
         self.send = SendMessage(directory: cached, store: store, recognize: recognize, limits: limits)
-        self.pull = PullMessages(store: store, recognize: recognize, limits: limits)
+        self.deliver = DeliverInbox(store: store, recognize: recognize, now: monotonic)
         self.limits = limits
     }
 }

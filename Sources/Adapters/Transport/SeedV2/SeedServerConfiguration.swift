@@ -16,8 +16,10 @@ public struct SeedServerConfiguration: Sendable, Hashable {
     /// On shutdown, requests already being served get this long to finish before their
     /// connections are closed. Connections that have not started a request are closed at once.
     public var shutdownGraceSeconds: Double
+    /// The server's event loops (threads); `nil` for one per core, or `SEALPOST_IO_THREADS`.
+    public var ioThreads: Int?
 
-    public init(host: String = "0.0.0.0", port: Int = 1234, maxConnections: Int = 1024, idleTimeoutSeconds: Double = 10, requestDeadlineSeconds: Double? = nil, uploadChunkSize: Int = 256 * 1024, shutdownGraceSeconds: Double = 10) {
+    public init(host: String = "0.0.0.0", port: Int = 1234, maxConnections: Int = 1024, idleTimeoutSeconds: Double = 10, requestDeadlineSeconds: Double? = nil, uploadChunkSize: Int = 256 * 1024, shutdownGraceSeconds: Double = 10, ioThreads: Int? = nil) {
         self.host = host
         self.port = port
         self.maxConnections = maxConnections
@@ -25,5 +27,6 @@ public struct SeedServerConfiguration: Sendable, Hashable {
         self.requestDeadlineSeconds = requestDeadlineSeconds ?? max(idleTimeoutSeconds, 30)
         self.uploadChunkSize = uploadChunkSize
         self.shutdownGraceSeconds = shutdownGraceSeconds
+        self.ioThreads = ioThreads.map { max(1, min($0, 256)) }
     }
 }

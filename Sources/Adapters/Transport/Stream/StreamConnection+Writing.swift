@@ -2,9 +2,9 @@ import CLinuxNet
 import Glibc
 import NIOCore
 
-// The writing half of `SocketConnection`: replies queued by the task, flushed on the loop
+// The writing half of `StreamConnection`: replies queued by the task, flushed on the loop
 // with back-pressure, delivery confirmed by the peer's acknowledgements.
-extension SocketConnection {
+extension StreamConnection {
     // MARK: Writing (called by the task)
 
     /// Queues `bytes` and writes what the socket takes; suspends while more than
@@ -21,7 +21,7 @@ extension SocketConnection {
 
     func write(_ bytes: Outgoing) async throws {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-            loop.execute {
+            onLoop {
                 guard !self.closed else {
                     continuation.resume(throwing: SocketError.closed)
                     return
@@ -30,9 +30,9 @@ extension SocketConnection {
                     // A reply in several pieces: its last small piece must not wait for the
                     // peer's (possibly delayed) acknowledgement of the previous one.
                     self.noDelay = true
-                    var one: Int32 = 1
-                    guard setsockopt(self.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
-                        let failure = SocketError.system(call: "setsockopt(TCP_NODELAY)", errno: errno)
+                    let code = self.socket.setNoDelay()
+                    guard code == 0 else {
+                        let failure = SocketError.system(call: "setsockopt(TCP_NODELAY)", errno: code)
                         self.fail(failure)
                         continuation.resume(throwing: failure)
                         return
@@ -49,7 +49,7 @@ extension SocketConnection {
     /// Returns once every queued byte was handed to the kernel.
     func flush() async throws {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-            loop.execute { self.resumeWhenBelow(0, lowWatermark: 0, continuation) }
+            onLoop { self.resumeWhenBelow(0, lowWatermark: 0, continuation) }
         }
     }
 
@@ -61,12 +61,15 @@ extension SocketConnection {
     /// part of a large reply leaves the rest unacknowledged, and this throws.
     func confirmDelivery() async throws {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-            loop.execute {
+            onLoop {
                 guard !self.closed, self.outbound.isEmpty else {
                     continuation.resume(throwing: SocketError.closed)
                     return
                 }
-                shutdown(self.fd, Int32(SHUT_WR))
+                // Not checked on purpose: a peer that read everything and reset before this
+                // call makes it fail (ENOTCONN), yet it was served; the acknowledgement
+                // count below decides.
+                _ = self.socket.shutdownOutput()
                 self.confirmWaiter = continuation
                 self.checkDelivery()
                 self.updateInterest()
@@ -76,7 +79,7 @@ extension SocketConnection {
 
     func checkDelivery() {
         guard let waiter = confirmWaiter else { return }
-        let unacknowledged = sealpost_unacknowledged_bytes(fd)
+        let unacknowledged = socket.unacknowledgedBytes()
         // Our FIN (sent by `confirmDelivery`) takes one sequence number: one unacknowledged
         // means every byte of the reply was acknowledged and only the FIN is in flight, as
         // when the peer read the whole reply and closed before our FIN reached it.
@@ -84,13 +87,13 @@ extension SocketConnection {
             confirmWaiter = nil
             waiter.resume()
         } else if unacknowledged < 0 {
-            fail(SocketError.system(call: "ioctl(SIOCOUTQ)", errno: errno))
+            fail(SocketError.system(call: "ioctl(SIOCOUTQ)", errno: Int32(-unacknowledged)))
         }
     }
 
     /// Writes `bytes` and closes once they are out (or the peer is gone).
     func writeAndClose(_ bytes: ByteBuffer) {
-        loop.execute {
+        onLoop {
             guard !self.closed else { return }
             self.queue(.buffer(bytes))
             self.flushOutbound()
@@ -101,7 +104,7 @@ extension SocketConnection {
     /// Closes once queued bytes are out. A peer still sending its request is half-closed
     /// and drained for a moment first, so what we wrote is read rather than reset.
     func close() {
-        loop.execute {
+        onLoop {
             guard !self.closed else { return }
             if !self.outbound.isEmpty {
                 self.closeWhenFlushed = true
@@ -113,13 +116,16 @@ extension SocketConnection {
     }
 
     func closeAfterFlush() {
-        if requestConsumed || inputClosed || lingerUntil != nil {
+        if handler.inputComplete || inputClosed || lingerUntil != nil {
             hardClose()
             return
         }
         // Unread request bytes: closing now would reset the connection and could destroy
         // the reply in the peer's receive buffer.
-        shutdown(fd, Int32(SHUT_WR))
+        if socket.shutdownOutput() != 0 {
+            hardClose()
+            return
+        }
         lingerUntil = monotonicNanoseconds() + Self.lingerNanoseconds
         readPaused = false
         inbound = nil
@@ -146,16 +152,16 @@ extension SocketConnection {
 
     func flushOutbound() {
         while !closed, !outbound.isEmpty {
-            var failure: Int32 = 0
+            var failure = 0
             let written = outbound[outbound.startIndex].withUnsafeBytes { raw -> Int in
-                let result = send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL))
-                if result < 0 { failure = errno; return 0 }
+                let result = socket.send(raw)
+                if result < 0 { failure = -result; return 0 }
                 return result
             }
             if failure != 0 {
-                if failure == EAGAIN || failure == EWOULDBLOCK { break }
-                if failure == EINTR { continue }
-                fail(SocketError.system(call: "send", errno: failure))
+                if failure == Int(EAGAIN) || failure == Int(EWOULDBLOCK) { break }
+                if failure == Int(EINTR) { continue }
+                fail(SocketError.system(call: "send", errno: Int32(failure)))
                 return
             }
             lastActivity = monotonicNanoseconds()
@@ -176,66 +182,4 @@ extension SocketConnection {
         }
     }
 
-}
-
-/// Bytes waiting to be written.
-enum Outgoing {
-    case buffer(ByteBuffer)
-    case array([UInt8], offset: Int)
-
-    var count: Int {
-        switch self {
-        case .buffer(let buffer): buffer.readableBytes
-        case .array(let bytes, let offset): bytes.count - offset
-        }
-    }
-
-    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        switch self {
-        case .buffer(let buffer):
-            try buffer.withUnsafeReadableBytes(body)
-        case .array(let bytes, let offset):
-            try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
-        }
-    }
-
-    mutating func consume(_ count: Int) {
-        switch self {
-        case .buffer(var buffer):
-            buffer.moveReaderIndex(forwardBy: count)
-            self = .buffer(buffer)
-        case .array(let bytes, let offset):
-            self = .array(bytes, offset: offset + count)
-        }
-    }
-}
-
-/// "address:port" of a socket address, for logs.
-func describe(_ storage: sockaddr_storage) -> String {
-    var storage = storage
-    var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-    let family = Int32(storage.ss_family)
-    return withUnsafePointer(to: &storage) { pointer -> String in
-        switch family {
-        case AF_INET:
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
-                var ip = address.pointee.sin_addr
-                inet_ntop(AF_INET, &ip, &text, socklen_t(text.count))
-                return "\(cString(text)):\(UInt16(bigEndian: address.pointee.sin_port))"
-            }
-        case AF_INET6:
-            return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
-                var ip = address.pointee.sin6_addr
-                inet_ntop(AF_INET6, &ip, &text, socklen_t(text.count))
-                return "[\(cString(text))]:\(UInt16(bigEndian: address.pointee.sin6_port))"
-            }
-        default:
-            return "?"
-        }
-    }
-}
-
-private func cString(_ characters: [CChar]) -> String {
-    let bytes = characters.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
-    return String(decoding: bytes, as: UTF8.self)
 }

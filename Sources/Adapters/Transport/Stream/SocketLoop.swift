@@ -25,11 +25,17 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
     private enum Work {
         case job(UnownedJob)
         case closure(@Sendable () -> Void)
+        case stop(@Sendable () -> Void)
+    }
+
+    private struct Pending {
+        var queue: [Work] = []
+        var stopped = false
     }
 
     private let epoll: Int32
     private let wakeFD: Int32
-    private let pending = Mutex<[Work]>([])
+    private let pending = Mutex(Pending())
     /// The loop's thread, set once it runs; compared with `pthread_self()`.
     private let threadID = Atomic<UInt>(0)
 
@@ -85,26 +91,39 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
         push(.job(UnownedJob(job)))
     }
 
-    /// Runs `work` on the loop: at once when called on it, otherwise soon.
+    /// Queues `work` to run on the loop, after what is queued already; never runs it
+    /// before returning, even when called on the loop, so a handler that asks for work
+    /// is never re-entered by it. Work queued once the loop stopped is dropped.
     func execute(_ work: @escaping @Sendable () -> Void) {
-        if inLoop {
-            work()
-        } else {
-            push(.closure(work))
-        }
+        push(.closure(work))
+    }
+
+    /// Stops the loop after its current turn: its thread ends, its descriptors are closed,
+    /// and `done` is called on that thread. Jobs enqueued later run on the global executor.
+    func stop(then done: @escaping @Sendable () -> Void) {
+        push(.stop(done))
     }
 
     private func push(_ work: Work) {
-        let wasEmpty = pending.withLock { queue in
-            let wasEmpty = queue.isEmpty
-            queue.append(work)
-            return wasEmpty
+        let onLoop = inLoop
+        let queued = pending.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            let wasEmpty = state.queue.isEmpty
+            state.queue.append(work)
+            // The loop empties the queue every turn; only the first item after that needs
+            // to wake it, and only if it may be asleep (another thread is asking). Written
+            // under the lock: once `stopped` is set the loop closes this descriptor.
+            if wasEmpty && !onLoop {
+                var one: UInt64 = 1
+                // Can fail only with EAGAIN, when the counter is about to overflow: then it
+                // is non-zero, and the loop is woken anyway.
+                _ = Glibc.write(wakeFD, &one, 8)
+            }
+            return true
         }
-        // The loop empties the queue every turn; only the first item after that needs to
-        // wake it, and only if it may be asleep (another thread is asking).
-        if wasEmpty && !inLoop {
-            var one: UInt64 = 1
-            _ = Glibc.write(wakeFD, &one, 8)
+        if !queued, case .job(let job) = work {
+            // The loop has stopped: a task that still prefers it runs elsewhere.
+            globalConcurrentExecutor.enqueue(job)
         }
     }
 
@@ -169,8 +188,13 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
         let capacity = 128
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
         nextSweep = monotonicNanoseconds() + Self.sweepInterval
+        defer {
+            events.deallocate()
+            Glibc.close(epoll)
+            Glibc.close(wakeFD)
+        }
         while true {
-            let hasWork = pending.withLock { !$0.isEmpty }
+            let hasWork = pending.withLock { !$0.queue.isEmpty }
             let now = monotonicNanoseconds()
             let timeout: Int32 = hasWork ? 0 : Int32(clamping: (nextSweep &- min(now, nextSweep)) / 1_000_000 + 1)
             let count = epoll_wait(epoll, events, Int32(capacity), timeout)
@@ -181,6 +205,7 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
                     let registration = UInt32(truncatingIfNeeded: data >> 32)
                     if registration == 0 && fd == wakeFD {
                         var value: UInt64 = 0
+                        // EAGAIN (already reset) is the only failure, and harmless.
                         _ = Glibc.read(wakeFD, &value, 8)
                         continue
                     }
@@ -191,7 +216,10 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
                     current.handler.ready(events[index].events)
                 }
             }
-            runPending()
+            if let done = runPending() {
+                done()
+                return
+            }
             let after = monotonicNanoseconds()
             if after >= nextSweep {
                 nextSweep = after + Self.sweepInterval
@@ -200,36 +228,39 @@ final class SocketLoop: TaskExecutor, @unchecked Sendable {
         }
     }
 
-    private func runPending() {
+    /// Runs the queued work; returns the completion of a stop when one was queued (the
+    /// loop then ends after this turn).
+    private func runPending() -> (@Sendable () -> Void)? {
         // Work queued while this batch runs waits for the next turn, so sockets are
         // polled between batches however busy the tasks are.
         var batch: [Work] = []
         swap(&batch, &spare)
-        pending.withLock { swap(&$0, &batch) }
+        pending.withLock { swap(&$0.queue, &batch) }
         let executor = asUnownedTaskExecutor()
+        var stopped: (@Sendable () -> Void)?
         for work in batch {
             switch work {
             case .job(let job): job.runSynchronously(on: executor)
             case .closure(let closure): closure()
+            case .stop(let done): stopped = done
             }
         }
         batch.removeAll(keepingCapacity: true)
         spare = batch
+        guard let stopped else { return nil }
+        // Nothing is queued from now on; what came in during this batch still runs.
+        let rest = pending.withLock { state -> [Work] in
+            state.stopped = true
+            defer { state.queue.removeAll() }
+            return state.queue
+        }
+        for work in rest {
+            switch work {
+            case .job(let job): job.runSynchronously(on: executor)
+            case .closure(let closure): closure()
+            case .stop: break
+            }
+        }
+        return stopped
     }
-}
-
-/// The loops the servers of this process share, one per core (like an event-loop group).
-enum SocketLoops {
-    static let shared: [SocketLoop] = {
-        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        let count = ProcessInfo.processInfo.environment["SEALPOST_IO_THREADS"].flatMap(Int.init).map { max(1, min($0, 256)) } ?? cores
-        return (0..<count).map { SocketLoop(name: "sealpost-io-\($0)") }
-    }()
-}
-
-/// Nanoseconds of CLOCK_MONOTONIC.
-func monotonicNanoseconds() -> UInt64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
 }

@@ -18,29 +18,32 @@ public enum SocketError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// One accepted connection and the one request it carries.
+/// One accepted TCP connection as a byte stream: the socket, its queues and watermarks,
+/// timeouts and back-pressure. What the bytes mean is its `ConnectionHandler`'s business.
 ///
-/// Everything here runs on the connection's `SocketLoop`: the socket events, and the
-/// request's task (started with the loop as its task executor). The task talks to the
-/// connection through `write`, `flush`, `nextPiece`, `writeAndClose` and `close`; each
-/// hops to the loop when called elsewhere.
+/// Everything here runs on the connection's `SocketLoop`: the socket events, and the tasks
+/// the handler starts (with the loop as their task executor). A task talks to the
+/// connection through `write`, `flush`, `confirmDelivery`, `nextPiece`, `writeAndClose`
+/// and `close`, which run at once when called on the loop and are queued to it otherwise.
 ///
-/// - A request that arrives whole is decoded and handed to one task, which answers it.
-/// - A large content is handed over in pieces (`nextPiece`); while more than
-///   `pieceHighWatermark` bytes wait, the socket is not read (back-pressure).
-/// - Replies are written as far as the socket takes them; the rest waits for the socket to
+/// - An inbound stream (`openInboundStream`) hands a large content to a task in pieces;
+///   while more than `pieceHighWatermark` bytes wait, the socket is not read.
+/// - Writes go out as far as the socket takes them; the rest waits for the socket to
 ///   become writable, and `write` suspends while more than `writeHighWatermark` bytes wait.
-/// - A connection refused before its request was read in full is half-closed and drained
-///   for a moment before it is closed, so the peer reads the 9000 instead of a reset.
+/// - Closed with unread request bytes, a connection is half-closed and drained for a
+///   moment first, so the peer reads what we wrote instead of a reset.
 ///
-/// Split by concern: reading and closing here, the content pipe in
-/// `SocketConnection+Content.swift`, writing and delivery confirmation in
-/// `SocketConnection+Writing.swift`. Its state is internal rather than private so those
-/// extensions reach it; only this type touches it, always on its loop.
-final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
-    let fd: Int32
+/// Split by concern: events, timeouts and closing here; reading and the inbound stream in
+/// `StreamConnection+Reading.swift`; writing and delivery confirmation in
+/// `StreamConnection+Writing.swift`. Its state is internal so those extensions reach it;
+/// only this type touches it, always on its loop.
+final class StreamConnection: SocketLoopHandler, @unchecked Sendable {
+    var socket: SocketHandle
+    /// The descriptor number this connection was registered under (kept for `forget`).
+    let registeredFD: Int32
     let loop: SocketLoop
-    let core: SeedServerCore
+    let core: StreamServerCore
+    var handler: any ConnectionHandler
 
     static let pieceHighWatermark = 1 << 20
     static let pieceLowWatermark = 256 * 1024
@@ -50,19 +53,12 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     static let lingerNanoseconds: UInt64 = 2_000_000_000
 
     // Reading.
-    var decoder: SeedRequestDecoder
     var inbound: ByteBuffer?
     var nextReadSize = 4096
     var inputClosed = false
-    /// The request was taken (whole, or its head); later bytes belong to its content.
-    var started = false
-    /// Every byte of the request was read.
-    var requestConsumed = false
-    /// A complete request other than a pull is being worked on: silence is not idleness.
-    var working = false
     var lingerUntil: UInt64?
 
-    // The content of a streamed send, on its way to the task.
+    // The inbound stream (a content on its way to a task).
     var streaming = false
     var pieces = CircularBuffer<ByteBuffer>(initialCapacity: 8)
     var pieceBytes = 0
@@ -89,23 +85,30 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     let openedAt: UInt64
     var lastActivity: UInt64
 
-    init(fd: Int32, peer: sockaddr_storage, loop: SocketLoop, core: SeedServerCore, now: UInt64) {
-        self.fd = fd
-        self.peer = peer
-        self.loop = loop
-        self.core = core
-        self.decoder = SeedRequestDecoder(maxPayload: core.limits.maxPayload, inlineLimit: core.limits.inlineContentLimit)
-        self.openedAt = now
-        self.lastActivity = now
-    }
-
     /// The peer's address as `accept` gave it: kept, never asked of the descriptor again,
     /// so a log line written after close (when the number may name another socket already)
     /// still names this connection's peer.
     let peer: sockaddr_storage
 
+    init(fd: Int32, peer: sockaddr_storage, loop: SocketLoop, core: StreamServerCore, handler: any ConnectionHandler, now: UInt64) {
+        self.socket = SocketHandle(fd)
+        self.registeredFD = fd
+        self.peer = peer
+        self.loop = loop
+        self.core = core
+        self.handler = handler
+        self.openedAt = now
+        self.lastActivity = now
+    }
+
     /// The peer's address, for log lines only (formatted only when a line is logged).
     var peerDescription: String { describe(peer) }
+
+    /// Runs `body` on the loop: at once when the caller is on it (a task the loop executes,
+    /// never a socket callback, so nothing re-enters), otherwise queued to it.
+    func onLoop(_ body: @escaping @Sendable () -> Void) {
+        if loop.inLoop { body() } else { loop.execute(body) }
+    }
 
     // MARK: Socket events (on the loop)
 
@@ -155,19 +158,20 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
 
     func sweep(now: UInt64) {
         guard !closed else { return }
+        let activity = handler.activity
         switch core.shutdownDemand(now: now) {
         case .none:
             break
         case .closeIdle:
-            // Not started: no request head yet (idle, or trickling one in). Lingering: a
-            // refusal was already written. Neither has anything in flight to lose.
-            if !started || lingerUntil != nil {
+            // No request yet (idle, or trickling one in), or lingering after a refusal:
+            // nothing in flight to lose.
+            if activity == .awaitingRequest || lingerUntil != nil {
                 hardClose()
                 return
             }
         case .closeAll:
-            // The grace is over: a send not finished is not stored, a pull not acknowledged
-            // is released (its claim abandoned by the task), never delivered twice.
+            // The grace is over: a send not finished is not stored, a delivery not
+            // acknowledged is released (by its task), never delivered twice.
             core.logger.info("closing connection: shutdown grace period over", metadata: ["peer": "\(peerDescription)"])
             hardClose()
             return
@@ -184,12 +188,12 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
             if now >= lingerUntil { hardClose() }
             return
         }
-        if !started, now &- openedAt >= core.requestDeadline {
+        if activity == .awaitingRequest, now &- openedAt >= core.requestDeadline {
             core.logger.info("closing connection: no request within the deadline", metadata: ["peer": "\(peerDescription)"])
             hardClose()
             return
         }
-        if !working, !readPaused, now &- lastActivity >= core.idleTimeout {
+        if activity != .busy, !readPaused, now &- lastActivity >= core.idleTimeout {
             core.logger.info("closing idle connection", metadata: ["peer": "\(peerDescription)"])
             hardClose()
         }
@@ -197,7 +201,7 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
 
     var wantsRead: Bool {
         guard !closed, !inputClosed, !readPaused else { return false }
-        return !started || (streaming && !requestConsumed) || lingerUntil != nil || confirmWaiter != nil
+        return lingerUntil != nil || confirmWaiter != nil || handler.wantsInput
     }
 
     func updateInterest() {
@@ -209,128 +213,24 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
             // Not registered until there is something to wait for: a request that arrived
             // with the connection is answered without touching the epoll set.
             guard wanted != 0 else { return }
-            inEpoll = loop.register(fd, events: wanted, handler: self)
+            inEpoll = loop.register(registeredFD, events: wanted, handler: self)
             epollEvents = wanted
             if !inEpoll { fail(SocketError.system(call: "epoll_ctl", errno: errno)) }
         } else if wanted != epollEvents {
             epollEvents = wanted
-            if !loop.modify(fd, events: wanted) { fail(SocketError.system(call: "epoll_ctl(MOD)", errno: errno)) }
+            if !loop.modify(registeredFD, events: wanted) { fail(SocketError.system(call: "epoll_ctl(MOD)", errno: errno)) }
         }
     }
 
-    func readAvailable() {
-        var reads = 0
-        while wantsRead && reads < 16 {
-            reads += 1
-            if inbound == nil { inbound = ByteBufferAllocator().buffer(capacity: nextReadSize) }
-            let wanted = nextReadSize
-            var failure: Int32 = 0
-            let count = inbound!.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { raw -> Int in
-                let result = Glibc.read(fd, raw.baseAddress, min(raw.count, wanted))
-                if result < 0 { failure = errno; return 0 }
-                return result
-            }
-            if failure != 0 {
-                if failure == EAGAIN || failure == EWOULDBLOCK { return }
-                if failure == EINTR { continue }
-                fail(SocketError.system(call: "read", errno: failure))
-                return
-            }
-            if count == 0 {
-                inputClosed = true
-                if confirmWaiter != nil {
-                    checkDelivery()
-                } else {
-                    endOfInput()
-                }
-                return
-            }
-            lastActivity = monotonicNanoseconds()
-            if lingerUntil != nil || confirmWaiter != nil {
-                inbound!.clear()
-                continue
-            }
-            if count == wanted { nextReadSize = 64 * 1024 }
-            decodeAvailable()
-            if count < wanted { return }  // drained: the next event says when more arrives
-        }
-    }
+    // MARK: Tasks
 
-    func decodeAvailable() {
-        guard var buffer = inbound else { return }
-        inbound = nil  // the decoder's slices keep what they need
-        do {
-            while !closed, lingerUntil == nil, let part = try decoder.decode(buffer: &buffer) {
-                take(part)
-            }
-        } catch {
-            decodeFailed(error)
-        }
-        if buffer.readableBytes > 0 && lingerUntil == nil {
-            inbound = buffer
-        }
-    }
-
-    func endOfInput() {
-        guard lingerUntil == nil else {
-            hardClose()
-            return
-        }
-        var buffer = inbound ?? ByteBuffer()
-        inbound = nil
-        do {
-            while let part = try decoder.decodeLast(buffer: &buffer, seenEOF: true) {
-                take(part)
-            }
-        } catch {
-            decodeFailed(error)
-            return
-        }
-        if !started {
-            // Connected and left without a word: nothing to answer.
-            started = true
-            hardClose()
-        }
-    }
-
-    func take(_ part: SeedRequestPart) {
-        switch part {
-        case .complete(let request):
-            guard !started else { return }
-            started = true
-            requestConsumed = true
-            if case .pull = request {} else { working = true }
-            let seed = core.seed
-            startTask { connection in await seed.serve(request, on: connection) }
-        case .sendHead(let header, let message):
-            guard !started else { return }
-            started = true
-            streaming = true
-            let seed = core.seed
-            startTask { connection in await seed.serveUpload(header, message, from: connection) }
-        case .content(let piece, let isLast):
-            if isLast { requestConsumed = true }
-            pushPiece(piece, isLast: isLast)
-        }
-    }
-
-    func decodeFailed(_ error: any Error) {
-        if streaming {
-            // The upload's task sees the failure and answers.
-            failPieces(error)
-            return
-        }
-        guard !started else { return }
-        started = true
-        let seed = core.seed
-        startTask { connection in await seed.serveUndecodable(error, on: connection) }
-    }
-
-    func startTask(_ body: @escaping @Sendable (SocketConnection) async -> Void) {
+    /// Starts the task that serves what the handler decided, on this loop. The connection
+    /// closes when the task ends, and counts as open until both happened.
+    func startTask(_ body: @escaping @Sendable (StreamConnection) async -> Void) {
         taskRunning = true
         Task(executorPreference: loop) { [self] in
             await body(self)
-            loop.execute { self.taskEnded() }
+            onLoop { self.taskEnded() }
         }
     }
 
@@ -339,7 +239,6 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
         if !closed { close() }
         releaseIfDone()
     }
-
 
     // MARK: Closing
 
@@ -354,8 +253,8 @@ final class SocketConnection: SocketLoopHandler, @unchecked Sendable {
     func hardClose() {
         guard !closed else { return }
         closed = true
-        loop.forget(fd, removeFromEpoll: false)
-        Glibc.close(fd)
+        loop.forget(registeredFD, removeFromEpoll: false)
+        socket.close()
         outbound.removeAll()
         outboundBytes = 0
         inbound = nil

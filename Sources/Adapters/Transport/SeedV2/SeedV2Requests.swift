@@ -3,23 +3,25 @@ import Domain
 import Logging
 import NIOCore
 
-/// Serves the one request of one connection: run the use case, reply, close.
+/// Serves the one request of a protocol v2 connection: run the use case, reply, close.
 ///
-/// Replies are written straight to the socket so that each write's completion is
-/// known: a pull's messages are acknowledged only after the last byte of the reply was
-/// handed to the kernel (docs/protocol-v2.md §7).
-struct SeedConnection: Sendable {
+/// Replies are written straight to the connection so that each write's completion is
+/// known: a pull's messages are deleted only after the peer acknowledged the last byte of
+/// the reply (docs/protocol-v2.md §7; `DeliverInbox` with a `SeedV2MessageSink`).
+struct SeedV2Requests: Sendable {
     let useCases: ServerUseCases
     let configuration: SeedServerConfiguration
     let logger: Logger
     /// Replies are small buffers built once per request.
     static let allocator = ByteBufferAllocator()
-    /// How often a pull still writing its reply renews its claim: well inside PostgreSQL's
-    /// default lease of ten minutes.
-    static let claimRenewalInterval = Duration.seconds(60)
+    /// What one 1004 may carry: within its 32-bit payload size, at least one maximal
+    /// message, with each message's entry head counted.
+    var pullBudget: ClaimBudget {
+        ClaimBudget(maxBytes: useCases.limits.maxPullBytes, overheadPerMessage: UInt64(SeedWire.messageEntryHeaderSize))
+    }
 
     /// Serves a request that arrived whole, then closes the connection.
-    func serve(_ request: SeedRequest, on connection: SocketConnection) async {
+    func serve(_ request: SeedRequest, on connection: StreamConnection) async {
         do {
             if let reply = try await respond(to: request, on: connection) {
                 // The message was committed before this reply.
@@ -33,7 +35,7 @@ struct SeedConnection: Sendable {
     }
 
     /// Serves a send whose content streams in, then closes the connection.
-    func serveUpload(_ header: SeedRequestHeader, _ message: MessageHeader, from connection: SocketConnection) async {
+    func serveUpload(_ header: SeedRequestHeader, _ message: MessageHeader, from connection: StreamConnection) async {
         do {
             try await useCases.send.admit(message)
             let id = try await receiveUpload(message, from: connection)
@@ -48,13 +50,13 @@ struct SeedConnection: Sendable {
     }
 
     /// Answers a request that could not be decoded, then closes the connection.
-    func serveUndecodable(_ error: any Error, on connection: SocketConnection) async {
+    func serveUndecodable(_ error: any Error, on connection: StreamConnection) async {
         await refuseQuietly(error, on: connection, request: nil)
         connection.close()
     }
 
     /// Log metadata, built only when a line is logged: nothing is formatted on the fast path.
-    private func metadata(_ connection: SocketConnection, _ header: SeedRequestHeader?) -> Logger.Metadata {
+    private func metadata(_ connection: StreamConnection, _ header: SeedRequestHeader?) -> Logger.Metadata {
         var metadata: Logger.Metadata = ["peer": "\(connection.peerDescription)"]
         if let header {
             metadata["client"] = "\(header.clientID)"
@@ -65,7 +67,7 @@ struct SeedConnection: Sendable {
 
     /// Runs the request; returns the reply to write, or `nil` when it was written already
     /// (a pull, which must know that its reply went out before it deletes anything).
-    private func respond(to request: SeedRequest, on connection: SocketConnection) async throws -> ByteBuffer? {
+    private func respond(to request: SeedRequest, on connection: StreamConnection) async throws -> ByteBuffer? {
         let allocator = Self.allocator
         switch request {
         case .register(_, let nameField, let publicKey):
@@ -96,7 +98,7 @@ struct SeedConnection: Sendable {
     }
 
     /// Streams a large content from the socket into the store, in bounded pieces.
-    private func receiveUpload(_ message: MessageHeader, from connection: SocketConnection) async throws -> MessageID {
+    private func receiveUpload(_ message: MessageHeader, from connection: StreamConnection) async throws -> MessageID {
         let upload = try await useCases.send.beginUpload(message)
         do {
             var pending: [UInt8] = []
@@ -122,77 +124,24 @@ struct SeedConnection: Sendable {
     }
 
     /// Writes a 1004 reply, streaming large contents from the store, and deletes the
-    /// messages only once all of it was written.
-    private func pull(for requester: ClientID, on connection: SocketConnection) async throws {
-        let claim = try await useCases.pull.begin(requester: requester)
-        // A long reply (a large file to a slow reader) renews its claim as it goes, so that
-        // a lease (PostgreSQL's) never runs out under it.
-        var renewAt = ContinuousClock.now + Self.claimRenewalInterval
-        func keepClaimed() async throws {
-            guard ContinuousClock.now >= renewAt else { return }
-            try await useCases.pull.keepClaimed(claim)
-            renewAt = ContinuousClock.now + Self.claimRenewalInterval
-        }
+    /// messages only once the peer has all of it.
+    private func pull(for requester: ClientID, on connection: StreamConnection) async throws {
+        var sink = SeedV2MessageSink(connection: connection)
         do {
-            let allocator = Self.allocator
-            var buffer = allocator.buffer(capacity: 4096)
-            SeedResponse.writeHeader(.messages, payloadSize: UInt32(claim.wireSize), into: &buffer)
-            // `write` returns while less than a megabyte waits for the socket, so the next
-            // piece is fetched while the last one is still going out.
-            for message in claim.messages {
-                SeedResponse.writeEntryHeader(message, into: &buffer)
-                if let content = message.inlineContent {
-                    buffer.writeBytes(content)
-                    if buffer.readableBytes >= 256 * 1024 {
-                        try await connection.write(buffer)
-                        buffer = allocator.buffer(capacity: 4096)
-                        try await keepClaimed()
-                    }
-                    continue
-                }
-                try await connection.write(buffer)
-                buffer = allocator.buffer(capacity: 4096)
-                let reader = try await useCases.pull.content(of: message, in: claim)
-                do {
-                    var sent: UInt64 = 0
-                    while let piece = try await reader.next() {
-                        sent += UInt64(piece.count)
-                        guard sent <= UInt64(message.contentSize) else {
-                            throw StoreError.sizeMismatch(declared: UInt64(message.contentSize), written: sent)
-                        }
-                        try await connection.write(piece)
-                        try await keepClaimed()
-                    }
-                    guard sent == UInt64(message.contentSize) else {
-                        throw StoreError.sizeMismatch(declared: UInt64(message.contentSize), written: sent)
-                    }
-                } catch {
-                    await reader.close()
-                    throw error
-                }
-                await reader.close()
+            let outcome = try await useCases.deliver(for: requester, budget: pullBudget, into: &sink)
+            if logger.logLevel <= .debug {
+                logger.debug("delivered", metadata: ["peer": "\(connection.peerDescription)", "messages": "\(outcome.messages)"])
             }
-            if buffer.readableBytes > 0 { try await connection.write(buffer) }
-            // Delete only what the peer has received (docs/protocol-v2.md §7): every
-            // byte written and acknowledged by the peer's TCP.
-            try await connection.flush()
-            try await keepClaimed()
-            try await connection.confirmDelivery()
-        } catch {
+        } catch let interrupted as DeliverInbox.Interrupted {
             logger.info("pull reply not delivered; messages return to the inbox",
-                        metadata: ["peer": "\(connection.peerDescription)", "error": "\(error)", "messages": "\(claim.messages.count)"])
-            await useCases.pull.abandon(claim)
+                        metadata: ["peer": "\(connection.peerDescription)", "error": "\(interrupted.underlying)", "messages": "\(interrupted.messages)"])
             // Part of the reply may be out already: a 9000 now would corrupt it.
-            throw ReplyInterrupted(underlying: error)
-        }
-        try await useCases.pull.complete(claim)
-        if logger.logLevel <= .debug {
-            logger.debug("delivered", metadata: ["peer": "\(connection.peerDescription)", "messages": "\(claim.messages.count)"])
+            throw ReplyInterrupted(underlying: interrupted.underlying)
         }
     }
 
     /// Refuses, ignoring a peer that is already gone.
-    private func refuseQuietly(_ error: any Error, on connection: SocketConnection, request: SeedRequestHeader?) async {
+    private func refuseQuietly(_ error: any Error, on connection: StreamConnection, request: SeedRequestHeader?) async {
         do {
             try await refuse(error, on: connection, request: request)
         } catch {
@@ -203,7 +152,7 @@ struct SeedConnection: Sendable {
     }
 
     /// The one place where failures become the protocol's 9000.
-    private func refuse(_ error: any Error, on connection: SocketConnection, request: SeedRequestHeader?) async throws {
+    private func refuse(_ error: any Error, on connection: StreamConnection, request: SeedRequestHeader?) async throws {
         let about = { metadata(connection, request) }
         switch error {
         case let error as DomainError:
