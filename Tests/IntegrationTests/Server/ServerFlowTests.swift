@@ -60,6 +60,12 @@ struct ServerFlowTests {
             #expect(pulled.messages.count == 1)
             #expect(pulled.messages.first.map { Bytes.same($0.content, content) } == true)
             if let directory = stores.directory {
+                // The server deletes once the peer's TCP acknowledged the reply, which may be
+                // a moment after the client has read it: wait for it, within a deadline.
+                let deadline = ContinuousClock.now + .seconds(5)
+                while try !contentFiles(in: directory).isEmpty, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
                 #expect(try contentFiles(in: directory).isEmpty, "blob files left after delivery")
             }
             #expect(try await server.request(Requests.pull(bob)).payload.isEmpty)
