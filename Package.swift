@@ -23,6 +23,13 @@ let package = Package(
         .target(name: "Domain", swiftSettings: strict),
         // Use cases and the ports they drive. Depends on Domain only.
         .target(name: "Application", dependencies: ["Domain"], swiftSettings: strict),
+        // The protocol v3 codec (docs/protocol-v3.md): frames, requests, server messages,
+        // and the bytes each signature signs. Depends on Domain and NIOCore only.
+        .target(
+            name: "SealpostWire",
+            dependencies: ["Domain", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         // System libraries reached through module maps.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
@@ -66,7 +73,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Domain", "Application", "Adapters",
+                "Domain", "Application", "Adapters", "SealpostWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
