@@ -70,6 +70,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Application", "Adapters"], swiftSettings: strict),
+        // The use cases over the in-memory adapters and a manual clock: no sockets.
+        .testTarget(name: "ApplicationTests", dependencies: ["Domain", "Application", "Adapters"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -12,18 +12,18 @@ public struct ServerUseCases: Sendable {
     /// Wires every use case to `directory` and `store`.
     ///
     /// - Parameters:
-    ///   - now: the clock, in seconds since 1970; tests inject their own.
+    ///   - clock: the time of day that requests are noted at; tests inject their own.
     ///   - monotonic: a monotonic clock in seconds, for the renewals of long deliveries.
     public init(
         directory: any ClientDirectory,
         store: any MessageStore,
         limits: ServerLimits,
-        now: @escaping @Sendable () -> Double,
+        clock: any WallClock,
         monotonic: @escaping @Sendable () -> Double = DeliverInbox.monotonicSeconds,
         newID: @escaping @Sendable () -> ClientID = RegisterClient.randomID
     ) {
         let cached = CachedClientDirectory(directory)
-        let recognize = RecognizeClient(directory: cached, now: now)
+        let recognize = RecognizeClient(directory: cached, clock: clock)
         self.register = RegisterClient(directory: cached, newID: newID)
         self.listClients = ListClients(directory: cached, recognize: recognize)
         self.lookUpPublicKey = LookUpPublicKey(directory: cached, recognize: recognize)

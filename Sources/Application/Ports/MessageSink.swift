@@ -7,7 +7,7 @@ import Domain
 /// The calls come in this order: `begin` once, then per message `beginMessage` followed by
 /// `write` for each piece of a streamed content (none for an inline one), then `finish`.
 /// After any call throws, no other is made.
-public protocol MessageSink: Sendable {
+public protocol MessageSink {
     /// The reply starts; it carries exactly `messages`, oldest first (possibly none).
     mutating func begin(_ messages: [Envelope]) async throws
 

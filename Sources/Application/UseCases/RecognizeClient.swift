@@ -6,14 +6,14 @@ import Domain
 /// client id (docs/protocol-v2.md §3.1).
 public struct RecognizeClient: Sendable {
     let directory: any ClientDirectory
-    let now: @Sendable () -> Double
+    let clock: any WallClock
 
-    public init(directory: any ClientDirectory, now: @escaping @Sendable () -> Double) {
+    public init(directory: any ClientDirectory, clock: any WallClock) {
         self.directory = directory
-        self.now = now
+        self.clock = clock
     }
 
-    /// The registered client behind `id`.
+    /// The registered client behind `id`, noted as seen at the clock's time.
     ///
     /// - Throws: `DomainError.unknownClient` when `id` is not registered.
     @discardableResult
@@ -21,7 +21,7 @@ public struct RecognizeClient: Sendable {
         guard let client = try await directory.client(withID: id) else {
             throw DomainError.unknownClient(id)
         }
-        await directory.recordSeen(id, at: now())
+        await directory.recordSeen(id, at: clock.now())
         return client
     }
 }

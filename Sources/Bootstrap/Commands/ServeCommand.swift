@@ -68,7 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
             try await storage.messages.recover()
             let useCases = ServerUseCases(
                 directory: storage.clients, store: storage.messages, limits: configuration.limits,
-                now: { Date().timeIntervalSince1970 })
+                clock: SystemWallClock())
             let server = try await SeedServer.bind(configuration: configuration.server, useCases: useCases, logger: logger)
             let address = server.localAddress
             // One line for scripts to wait on, printed once signals are handled (see the service).

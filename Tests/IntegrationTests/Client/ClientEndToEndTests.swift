@@ -11,9 +11,7 @@ import Testing
 struct ClientEndToEndTests {
     @Test("register, list, texts of 1 B, 5000 B and 1 MiB, files of 0 B, 1 B and 20 MiB", arguments: StoreKind.available)
     func exchange(_ kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             let alice = try ClientHarness(port: server.port)
             let bob = try ClientHarness(port: server.port)
             let carol = try ClientHarness(port: server.port)
@@ -76,9 +74,7 @@ struct ClientEndToEndTests {
 
     @Test("a key request is answered automatically, and not with --no-auto-reply", arguments: StoreKind.available)
     func keyRequests(_ kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             let alice = try ClientHarness(port: server.port)
             let bob = try ClientHarness(port: server.port)
             defer { [alice, bob].forEach { $0.remove() } }

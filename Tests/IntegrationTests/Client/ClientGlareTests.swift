@@ -9,9 +9,7 @@ import Testing
 struct ClientGlareTests {
     @Test("both send keys at once, send texts under their own keys, and still read each other", arguments: StoreKind.available)
     func glare(_ kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             let alice = try ClientHarness(port: server.port)
             let bob = try ClientHarness(port: server.port)
             defer { [alice, bob].forEach { $0.remove() } }

@@ -11,9 +11,7 @@ import Testing
 struct BadInputTests {
     @Test("refusals get 9000 and store nothing", arguments: StoreKind.available)
     func refusals(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             let alice = try await server.register("alice")
             let stranger = ClientID(high: 1, low: 2)
             let cases: [(String, [UInt8])] = [
@@ -50,9 +48,7 @@ struct BadInputTests {
 
     @Test("a header claiming 4 GiB is refused at once, without waiting for the body", arguments: StoreKind.available)
     func hugeClaims(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             let alice = try await server.register("alice")
             // A send declaring 4 GiB, then nothing.
             let send = Requests.header(alice, code: 103, size: .max) + alice.bytes + [4] + [0xff, 0xff, 0xff, 0xff]
@@ -68,8 +64,7 @@ struct BadInputTests {
 
     @Test("content above the configured limit is refused from the header")
     func limit() async throws {
-        let stores = try await TestStores.make(.memory)
-        try await TestServer.with(stores, limits: ServerLimits(maxPayload: 1000, inlineContentLimit: 100)) { server in
+        try await TestServer.with(.memory, limits: ServerLimits(maxPayload: 1000, inlineContentLimit: 100)) { server in
             let alice = try await server.register("alice")
             #expect(try await server.request(Requests.send(alice, to: alice, type: 4, content: Array(repeating: 1, count: 1000))).code == 1003)
             #expect(try await server.request(Requests.send(alice, to: alice, type: 4, content: Array(repeating: 1, count: 1001))).code == 9000)
@@ -82,10 +77,8 @@ struct BadInputTests {
 
     @Test("random garbage gets 9000 or a close, and the server goes on", arguments: StoreKind.available)
     func garbage(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 0.5)
-        try await TestServer.with(stores, configuration: configuration) { server in
+        try await TestServer.with(kind, configuration: configuration) { server in
             var generator = SystemRandomNumberGenerator()
             for round in 0..<40 {
                 let count = Int.random(in: 1...600, using: &generator)
@@ -103,9 +96,8 @@ struct BadInputTests {
 
     @Test("an upload cut short leaves nothing behind", arguments: StoreKind.available)
     func truncatedUpload(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
+            let stores = server.stores
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
             let full = Requests.send(alice, to: bob, type: 4, content: Array(repeating: 3, count: 3 * 1024 * 1024))
@@ -114,21 +106,14 @@ struct BadInputTests {
             #expect(reply.isEmpty || reply == [2, 0x28, 0x23, 0, 0, 0, 0])
             #expect(try await server.request(Requests.pull(bob)).payload.isEmpty)
             // The upload's storage goes once the server has noticed.
-            var leftovers = 1
-            for _ in 0..<50 {
-                leftovers = try await pendingStorage(stores)
-                if leftovers == 0 { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            #expect(leftovers == 0)
+            #expect(try await settledPendingStorage(stores) == 0)
         }
     }
 
     @Test("a connection that stalls is closed after the idle timeout, others are served meanwhile")
     func idleTimeout() async throws {
-        let stores = try await TestStores.make(.memory)
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 3)
-        try await TestServer.with(stores, configuration: configuration) { server in
+        try await TestServer.with(.memory, configuration: configuration) { server in
             let started = ContinuousClock.now
             let stalled = Task { try await RawClient.exchange(Array(Requests.register("slow").prefix(10)), port: server.port) }
             _ = try await server.register("quick")
@@ -141,9 +126,8 @@ struct BadInputTests {
 
     @Test("a request trickling in byte by byte is cut at the request deadline, not kept alive by the idle timer")
     func requestDeadline() async throws {
-        let stores = try await TestStores.make(.memory)
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 1, requestDeadlineSeconds: 2)
-        try await TestServer.with(stores, configuration: configuration) { server in
+        try await TestServer.with(.memory, configuration: configuration) { server in
             let channel = try await RawClient.connect(port: server.port)
             let started = ContinuousClock.now
             let (sent, closed) = try await channel.executeThenClose { inbound, outbound in
@@ -162,6 +146,7 @@ struct BadInputTests {
                         break
                     }
                     sent += 1
+                    // Pacing, not a wait: the trickle is the scenario under test.
                     try await Task.sleep(for: .milliseconds(300))
                     if !channel.channel.isActive { break }
                 }
@@ -176,18 +161,15 @@ struct BadInputTests {
 
     @Test("connections beyond the limit are closed, and service resumes below it")
     func connectionLimit() async throws {
-        let stores = try await TestStores.make(.memory)
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, maxConnections: 2, idleTimeoutSeconds: 30)
-        try await TestServer.with(stores, configuration: configuration) { server in
+        try await TestServer.with(.memory, configuration: configuration) { server in
             let first = try await RawClient.connect(port: server.port)
             let second = try await RawClient.connect(port: server.port)
             // An async channel must be finished before it goes away: close both however
             // the checks below end.
             let refused: [UInt8]
             do {
-                for _ in 0..<100 where server.server.openConnections < 2 {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+                try await eventually { server.server.openConnections >= 2 }
                 #expect(server.server.openConnections == 2)
                 // The third is closed without a reply.
                 refused = (try? await RawClient.exchange(Requests.register("third"), port: server.port)) ?? []
@@ -199,14 +181,23 @@ struct BadInputTests {
             #expect(refused.isEmpty)
             try await first.executeThenClose { _, _ in }
             try await second.executeThenClose { _, _ in }
-            var served = false
-            for _ in 0..<50 where !served {
-                try await Task.sleep(for: .milliseconds(50))
-                served = (try? await server.request(Requests.register("fourth")))?.code == 1000
-            }
-            #expect(served)
+            // A place is free once the server has seen both closes.
+            #expect(try await eventually(every: .milliseconds(50)) {
+                (try? await server.request(Requests.register("fourth")))?.code == 1000
+            })
         }
     }
+}
+
+/// `pendingStorage` once it has dropped to zero, or what is left after 5 s: an aborted
+/// upload's storage goes a little after the server has noticed the abort.
+func settledPendingStorage(_ stores: TestStores) async throws -> Int {
+    var left = 0
+    try await eventually(every: .milliseconds(50)) {
+        left = try await pendingStorage(stores)
+        return left == 0
+    }
+    return left
 }
 
 /// Storage an interrupted upload could leave: uploads in progress, files on disk.

@@ -40,7 +40,8 @@ struct CrashDurabilityTests {
             }
         }
         // Let sends pile up, then kill the server in the middle of them.
-        while log.acknowledged.withLock({ $0.count }) < 300 { try await Task.sleep(for: .milliseconds(20)) }
+        let piledUp = try await eventually(timeout: .seconds(60)) { log.acknowledged.withLock { $0.count } >= 300 }
+        #expect(piledUp, "only \(log.acknowledged.withLock { $0.count }) sends were acknowledged")
         await server.kill9()
         senders.cancel()
         await senders.value

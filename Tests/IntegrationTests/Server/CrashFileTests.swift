@@ -48,23 +48,20 @@ struct CrashFileTests {
         let pull = Task {
             try await Self.stalledPull(carol, port: port, progress: progress)
         }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !(progress.uploaded.withLock { $0 } >= Self.uploadBeforeKill && progress.pullStarted.withLock { $0 }) {
-            guard ContinuousClock.now < deadline else { break }
-            try await Task.sleep(for: .milliseconds(20))
+        try await eventually(timeout: .seconds(60)) {
+            progress.uploaded.withLock { $0 } >= Self.uploadBeforeKill && progress.pullStarted.withLock { $0 }
         }
         #expect(progress.uploaded.withLock { $0 } >= Self.uploadBeforeKill, "the upload never got going")
         #expect(progress.pullStarted.withLock { $0 }, "the pull never got going")
         if let path = kind == .sqlite ? ServerProcess.sqlitePath(in: directory) : nil {
             // The upload in flight is a part file beside the stored blob.
             // (The server may lag behind what the client has written: give it a moment.)
-            var files = try FileManager.default.contentsOfDirectory(atPath: path + ".blobs")
-            let seen = ContinuousClock.now + .seconds(15)
-            while !files.contains(where: { $0.hasSuffix(".part") }) && ContinuousClock.now < seen {
-                try await Task.sleep(for: .milliseconds(50))
+            var files: [String] = []
+            let inFlight = try await eventually(timeout: .seconds(15), every: .milliseconds(50)) {
                 files = try FileManager.default.contentsOfDirectory(atPath: path + ".blobs")
+                return files.contains { $0.hasSuffix(".part") }
             }
-            #expect(files.contains { $0.hasSuffix(".part") }, "no upload in flight: \(files)")
+            #expect(inFlight, "no upload in flight: \(files)")
         }
         await server.kill9()
         progress.killed.withLock { $0 = true }
@@ -138,13 +135,15 @@ struct CrashFileTests {
                     try await outbound.write(piece)
                     progress.uploaded.withLock { $0 += piece.readableBytes }
                     if progress.uploaded.withLock({ $0 }) >= uploadBeforeKill {
+                        // Pacing, not a wait: past the kill point the upload slows down, so
+                        // that it is still in flight when the kill comes.
                         try await Task.sleep(for: .milliseconds(50))
                     }
                 }
             } catch {
                 // The server died under the write.
             }
-            while !progress.killed.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+            try await progress.untilKilled()
             var received: [UInt8] = []
             do {
                 for try await buffer in inbound { received += buffer.readableBytesView }
@@ -165,7 +164,7 @@ struct CrashFileTests {
                 while count < 1024 * 1024, let buffer = try await iterator.next() { count += buffer.readableBytes }
             } catch {}
             progress.pullStarted.withLock { $0 = true }
-            while !progress.killed.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+            try await progress.untilKilled()
             do {
                 while let buffer = try await iterator.next() { count += buffer.readableBytes }
             } catch {}
@@ -177,5 +176,13 @@ struct CrashFileTests {
         let uploaded = Mutex(0)
         let pullStarted = Mutex(false)
         let killed = Mutex(false)
+
+        /// Returns once the server has been killed (the test's own deadline is 60 s for the
+        /// transfers to get going, so two minutes here means the test itself is stuck).
+        func untilKilled() async throws {
+            guard try await eventually(timeout: .seconds(120), every: .milliseconds(10), { killed.withLock { $0 } }) else {
+                throw TestSetupError("the server was never killed")
+            }
+        }
     }
 }

@@ -10,7 +10,8 @@ struct GracefulShutdownTests {
     func finishesInFlight() async throws {
         let directory = try TestStores.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let server = try await ServerProcess.start(arguments: ["--store", "sqlite", "--sqlite-path", directory.appendingPathComponent("g.db").path])
+        let database = directory.appendingPathComponent("g.db").path
+        let server = try await ServerProcess.start(arguments: ["--store", "sqlite", "--sqlite-path", database])
         let alice = try Reply(try await RawClient.exchange(Requests.register("alice"), port: server.port)).clientID!
         let request = Requests.send(alice, to: alice, type: 4, content: Array(repeating: 0x42, count: 4 * 1024 * 1024))
 
@@ -18,9 +19,11 @@ struct GracefulShutdownTests {
         let reply = try await channel.executeThenClose { inbound, outbound in
             let half = request.count / 2
             try await outbound.write(ByteBuffer(bytes: request[..<half]))
-            try await Task.sleep(for: .milliseconds(200))
+            // SIGTERM once the upload is in flight (its part file exists), and the rest
+            // once the server has stopped accepting: the in-flight request must still finish.
+            #expect(try await Self.uploadInFlight(database), "the upload never started")
             kill(server.pid, SIGTERM)
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await eventually { try await !Self.accepts(port: server.port) }, "still accepting after SIGTERM")
             try await outbound.write(ByteBuffer(bytes: request[half...]))
             var received: [UInt8] = []
             for try await buffer in inbound { received += buffer.readableBytesView }
@@ -30,6 +33,24 @@ struct GracefulShutdownTests {
         #expect(await server.waitForExit() == 0)
         // New connections are refused once it has stopped.
         await #expect(throws: (any Error).self) { _ = try await RawClient.exchange(Requests.list(alice), port: server.port) }
+    }
+
+    /// Waits (up to 5 s) until the SQLite store at `database` has an upload in flight: a
+    /// part file among its blobs.
+    static func uploadInFlight(_ database: String) async throws -> Bool {
+        try await eventually {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: database + ".blobs")) ?? []
+            return files.contains { $0.hasSuffix(".part") }
+        }
+    }
+
+    /// Whether a connection to `port` is accepted now (it is closed again at once).
+    static func accepts(port: Int) async throws -> Bool {
+        try await offPool {
+            guard let fd = try? openRaw(port: port) else { return false }
+            close(fd)
+            return true
+        }
     }
 
     /// Opens a plain blocking TCP connection to the server (off the cooperative pool).
@@ -71,6 +92,7 @@ struct GracefulShutdownTests {
         let trickle = Task.detached {
             while !Task.isCancelled {
                 for fd in fds.suffix(10) { var byte: UInt8 = 0; _ = send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) }
+                // Pacing, not a wait: the trickle is the scenario under test.
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
@@ -92,14 +114,16 @@ struct GracefulShutdownTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let config = directory.appendingPathComponent("grace.json")
         try Data(#"{"server": {"shutdownGraceSeconds": 0.5, "idleTimeoutSeconds": 30}}"#.utf8).write(to: config)
-        let server = try await ServerProcess.start(arguments: ["--config", config.path, "--store", "sqlite", "--sqlite-path", directory.appendingPathComponent("g.db").path])
+        let database = directory.appendingPathComponent("g.db").path
+        let server = try await ServerProcess.start(arguments: ["--config", config.path, "--store", "sqlite", "--sqlite-path", database])
         let alice = try Reply(try await RawClient.exchange(Requests.register("alice"), port: server.port)).clientID!
         let request = Requests.send(alice, to: alice, type: 4, content: Array(repeating: 0x42, count: 1024 * 1024))
         let channel = try await RawClient.connect(port: server.port)
         let start = ContinuousClock.now
         let reply = try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(bytes: request[..<(request.count / 2)]))
-            try await Task.sleep(for: .milliseconds(200))
+            // SIGTERM once the send is in flight (its part file exists).
+            #expect(try await Self.uploadInFlight(database), "the upload never started")
             kill(server.pid, SIGTERM)
             // The rest never comes: the connection must be closed by the server.
             var received: [UInt8] = []
@@ -115,7 +139,7 @@ struct GracefulShutdownTests {
         // Well before the 30 s idle timeout: the grace of 0.5 s ended it.
         #expect(elapsed < .seconds(5), "exited \(elapsed) after SIGTERM")
         // Nothing half-stored: a restarted server has no message for alice.
-        let again = try await ServerProcess.start(arguments: ["--store", "sqlite", "--sqlite-path", directory.appendingPathComponent("g.db").path])
+        let again = try await ServerProcess.start(arguments: ["--store", "sqlite", "--sqlite-path", database])
         let pulled = try Reply(try await RawClient.exchange(Requests.pull(alice), port: again.port))
         #expect(pulled.code == 1004)
         #expect(pulled.payload.isEmpty)

@@ -19,19 +19,15 @@ struct HostileClientTests {
 
     @Test("1,000 idle connections do not stop a well-behaved client", arguments: localKinds)
     func thousandIdle(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
         // Each held connection costs two descriptors here (client and in-process server),
         // and other tests run beside this one.
         let limit = raiseOpenFileLimit(to: 8192)
         #expect(limit >= 2 * 1000 + 1024, "RLIMIT_NOFILE is \(limit): raise the hard limit to run 1,000 idle connections")
         let idle = min(1000, (limit - 1024) / 2)
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, maxConnections: 1100, idleTimeoutSeconds: 60)
-        try await TestServer.with(stores, configuration: configuration) { server in
+        try await TestServer.with(kind, configuration: configuration) { server in
             let rounds = try await Self.holding(idle, port: server.port) { _ in
-                for _ in 0..<200 where server.server.openConnections < idle {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+                try await eventually(timeout: .seconds(10)) { server.server.openConnections >= idle }
                 #expect(server.server.openConnections == idle)
                 return try await WellBehavedClient.keepServing(port: server.port, until: .now + .seconds(1))
             }
@@ -43,10 +39,8 @@ struct HostileClientTests {
 
     @Test("200 clients sending one byte a second are cut by the idle timeout; others are served", arguments: localKinds)
     func slowloris(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 0.8)
-        try await TestServer.with(stores, configuration: configuration) { server in
+        try await TestServer.with(kind, configuration: configuration) { server in
             let port = server.port
             let deadline = ContinuousClock.now + .seconds(3)
             let outcomes = Shared<[Int?]>([])
@@ -63,7 +57,8 @@ struct HostileClientTests {
                     }
                 }
             }
-            try await Task.sleep(for: .milliseconds(300))
+            // Probe once the attack is under way: most attackers hold a connection.
+            try await eventually { server.server.openConnections >= 100 }
             let rounds = try await WellBehavedClient.keepServing(port: port, until: deadline)
             await attack.value
             let sessions = outcomes.value.withLock { $0 }
@@ -78,9 +73,8 @@ struct HostileClientTests {
 
     @Test("the connection limit refuses a client while trickling ones hold every slot, then serves it")
     func connectionLimitUnderSlowloris() async throws {
-        let stores = try await TestStores.make(.memory)
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, maxConnections: 40, idleTimeoutSeconds: 1.5)
-        try await TestServer.with(stores, configuration: configuration) { server in
+        try await TestServer.with(.memory, configuration: configuration) { server in
             let port = server.port
             // 40 connections send three bytes, half a second apart, then fall silent.
             let holders = Task {
@@ -95,32 +89,25 @@ struct HostileClientTests {
                     return cut
                 }
             }
-            for _ in 0..<200 where server.server.openConnections < 40 {
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            try await eventually { server.server.openConnections >= 40 }
             #expect(server.server.openConnections == 40)
             // Full: closed on accept, no reply.
             let refused = (try? await RawClient.exchange(Requests.register("refused"), port: port)) ?? []
             #expect(refused.isEmpty)
             // Once the silent ones are cut, service resumes.
-            let started = ContinuousClock.now
-            var served = false
-            while !served && ContinuousClock.now - started < .seconds(10) {
-                served = (try? await WellBehavedClient.round(port: port, name: "after-\(UInt32.random(in: 0...UInt32.max))")) != nil
-                if !served { try await Task.sleep(for: .milliseconds(100)) }
-            }
-            #expect(served)
+            #expect(try await eventually(timeout: .seconds(10), every: .milliseconds(100)) {
+                (try? await WellBehavedClient.round(port: port, name: "after-\(UInt32.random(in: 0...UInt32.max))")) != nil
+            })
             #expect(await holders.value == 40)
         }
     }
 
     @Test("headers that claim 4 GiB and stop neither allocate nor block", arguments: localKinds)
     func hugeClaims(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
         // The limit admits the claim, so the server really waits for 4 GiB.
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 1.5)
-        try await TestServer.with(stores, limits: ServerLimits(maxPayload: .max), configuration: configuration) { server in
+        try await TestServer.with(kind, limits: ServerLimits(maxPayload: .max), configuration: configuration) { server in
+            let stores = server.stores
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
             let port = server.port
@@ -151,23 +138,15 @@ struct HostileClientTests {
             #expect(after - before < 64 * 1024, "memory grew by \(after - before) KiB")
             // Nothing was stored and every aborted upload's storage is gone.
             #expect(try await server.request(Requests.pull(bob)).messages.isEmpty)
-            var leftovers = 1
-            for _ in 0..<50 {
-                leftovers = try await pendingStorage(stores)
-                if leftovers == 0 { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            #expect(leftovers == 0)
+            #expect(try await settledPendingStorage(stores) == 0)
             try await Self.waitUntilNoConnections(server.server)
         }
     }
 
     @Test("a flood of random garbage does not disturb a well-behaved client", arguments: localKinds)
     func garbageFlood(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 2)
-        try await TestServer.with(stores, configuration: configuration) { server in
+        try await TestServer.with(kind, configuration: configuration) { server in
             let port = server.port
             let deadline = ContinuousClock.now + .seconds(2)
             let bad = Shared(0)
@@ -203,10 +182,9 @@ struct HostileClientTests {
 
     @Test("payload sizes that disagree with their contents store nothing", arguments: StoreKind.available)
     func lyingSizes(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
         let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 2)
-        try await TestServer.with(stores, configuration: configuration) { server in
+        try await TestServer.with(kind, configuration: configuration) { server in
+            let stores = server.stores
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
             let port = server.port
@@ -250,21 +228,13 @@ struct HostileClientTests {
             #expect(answered.value.withLock { $0 }.isEmpty, "accepted: \(Set(answered.value.withLock { $0 }))")
             #expect(try await server.request(Requests.pull(bob)).messages.isEmpty, "a lying request stored a message")
             #expect(try await server.request(Requests.list(alice)).payload.count % 271 == 0)
-            var leftovers = 1
-            for _ in 0..<50 {
-                leftovers = try await pendingStorage(stores)
-                if leftovers == 0 { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            #expect(leftovers == 0)
+            #expect(try await settledPendingStorage(stores) == 0)
         }
     }
 
     @Test("pulls, lists and sends by unregistered ids get 9000 and nothing else", arguments: StoreKind.available)
     func unregistered(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             let bob = try await server.register("bob")
             let port = server.port
             let deadline = ContinuousClock.now + .seconds(1.5)
@@ -404,9 +374,12 @@ struct HostileClientTests {
                         for byte in request.prefix(stopAfter ?? request.count) {
                             try await outbound.write(ByteBuffer(bytes: [byte]))
                             written.value.withLock { $0 += 1 }
+                            // Pacing, not a wait: the trickle is the scenario under test.
                             try await Task.sleep(for: interval)
                         }
                         if stopAfter == nil { return false }
+                        // Silence until the server cuts the connection, when the reader
+                        // above ends and this task is cancelled.
                         try await Task.sleep(for: .seconds(60))
                         return false
                     } catch is CancellationError {
@@ -424,9 +397,7 @@ struct HostileClientTests {
 
     /// Waits (up to 5 s) until the server has let go of every connection.
     static func waitUntilNoConnections(_ server: SeedServer) async throws {
-        for _ in 0..<250 where server.openConnections > 0 {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await eventually { server.openConnections == 0 }
         #expect(server.openConnections == 0, "\(server.openConnections) connections still open")
     }
 

@@ -7,11 +7,9 @@ import Testing
 struct SeedSessionReplayTests {
     @Test("every recorded reply is reproduced", arguments: StoreKind.available)
     func replay(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
         let session = try Fixtures.seedSession()
         #expect(session.count == 22)
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             // Recorded id -> id our server handed out.
             var ids: [[UInt8]: [UInt8]] = [:]
             for exchange in session {

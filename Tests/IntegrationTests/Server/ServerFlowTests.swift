@@ -9,9 +9,7 @@ import Testing
 struct ServerFlowTests {
     @Test("register, list, key, send every kind, pull once", arguments: StoreKind.available)
     func flow(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
             #expect(try await server.request(Requests.register("alice")).code == 9000)
@@ -48,9 +46,8 @@ struct ServerFlowTests {
 
     @Test("a large content streams through and its storage is freed after delivery", arguments: StoreKind.available)
     func largeFile(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
+            let stores = server.stores
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
             let content = Bytes.pattern(count: 9 * 1024 * 1024 + 123)
@@ -60,13 +57,9 @@ struct ServerFlowTests {
             #expect(pulled.messages.count == 1)
             #expect(pulled.messages.first.map { Bytes.same($0.content, content) } == true)
             if let directory = stores.directory {
-                // The server deletes once the peer's TCP acknowledged the reply, which may be
-                // a moment after the client has read it: wait for it, within a deadline.
-                let deadline = ContinuousClock.now + .seconds(5)
-                while try !contentFiles(in: directory).isEmpty, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(5))
-                }
-                #expect(try contentFiles(in: directory).isEmpty, "blob files left after delivery")
+                // The reply's last byte (and the server's FIN) can reach the client before
+                // the server, told of the delivery, has removed the file: wait for it.
+                #expect(try await eventually { try contentFiles(in: directory).isEmpty }, "blob files left after delivery")
             }
             #expect(try await server.request(Requests.pull(bob)).payload.isEmpty)
         }
@@ -74,9 +67,7 @@ struct ServerFlowTests {
 
     @Test("concurrent pulls of one inbox never return a message twice", arguments: StoreKind.available)
     func concurrentPulls(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
             let total = 120
@@ -106,9 +97,7 @@ struct ServerFlowTests {
 
     @Test("the original client's reset after 4 bytes of a 1003 keeps the message", arguments: StoreKind.available)
     func resetAfterSend(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
             let head = try await RawClient.exchangeThenReset(
@@ -121,9 +110,7 @@ struct ServerFlowTests {
 
     @Test("a client that closes as soon as it has read a pull reply is not served it again", arguments: StoreKind.available)
     func closeRightAfterPull(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
             // Each round: one 1 MiB file, then a pull read to its declared end and closed at
@@ -140,8 +127,9 @@ struct ServerFlowTests {
                 #expect(reply.code == 1004)
                 pulled += reply.messages.map(\.content)
             }
-            // Give any wrongly released claim time to come back, then look.
-            try await Task.sleep(for: .milliseconds(200))
+            // Once the server has finished with every connection, each pull's claim is
+            // settled: acknowledged, or (wrongly) released. Then look.
+            #expect(try await eventually { server.server.openConnections == 0 }, "connections still open")
             pulled += try await server.request(Requests.pull(bob)).messages.map(\.content)
             #expect(pulled.count == rounds, "\(pulled.count - rounds) messages delivered twice")
             #expect(Set(pulled).count == pulled.count)
@@ -150,9 +138,7 @@ struct ServerFlowTests {
 
     @Test("a pull whose connection is cut mid-reply loses nothing", arguments: StoreKind.available)
     func cutPull(kind: StoreKind) async throws {
-        let stores = try await TestStores.make(kind)
-        defer { Task { await stores.close() } }
-        try await TestServer.with(stores) { server in
+        try await TestServer.with(kind) { server in
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
             let big = Array(repeating: UInt8(5), count: 4 * 1024 * 1024)
@@ -162,12 +148,11 @@ struct ServerFlowTests {
             // client's kernel from taking (and acknowledging) the whole 4 MiB meanwhile.
             _ = try await RawClient.exchangeThenReset(Requests.pull(bob), port: server.port, readCount: 1000, receiveBuffer: 8192)
             // The server notices the reset and gives the claim back.
-            var pulled = try await server.request(Requests.pull(bob))
-            for _ in 0..<50 where pulled.messages.isEmpty {
-                try await Task.sleep(for: .milliseconds(100))
-                pulled = try await server.request(Requests.pull(bob))
+            let pulled = try await poll(every: .milliseconds(50)) { () async throws -> Reply? in
+                let reply = try await server.request(Requests.pull(bob))
+                return reply.messages.isEmpty ? nil : reply
             }
-            #expect(pulled.messages.map(\.content) == [big, [1, 2, 3]])
+            #expect(pulled?.messages.map(\.content) == [big, [1, 2, 3]])
         }
     }
 }

@@ -155,6 +155,8 @@ struct PostgresStorageTests {
                 }
             }
             let before = try await leaseEnd()
+            // Not a wait: time must pass for the renewed lease to end later (the test is
+            // about that), and the database's clock is the one that counts.
             try await Task.sleep(for: .milliseconds(50))
             try await store.renew(claim)
             let after = try await leaseEnd()

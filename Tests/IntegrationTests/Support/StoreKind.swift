@@ -42,6 +42,20 @@ struct TestStores: Sendable {
         }
     }
 
+    /// Runs `body` over fresh stores of `kind` and closes them before returning, however
+    /// `body` ends: the next test never meets this one's stores still closing.
+    static func with<T>(_ kind: StoreKind, inlineLimit: UInt32 = 64 * 1024, _ body: (TestStores) async throws -> T) async throws -> T {
+        let stores = try await make(kind, inlineLimit: inlineLimit)
+        do {
+            let result = try await body(stores)
+            await stores.close()
+            return result
+        } catch {
+            await stores.close()
+            throw error
+        }
+    }
+
     /// A temporary directory, removed by the caller.
     static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("sealpost-test-\(UUID().uuidString)")

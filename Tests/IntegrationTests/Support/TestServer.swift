@@ -21,7 +21,7 @@ struct TestServer: Sendable {
     ) async throws -> T {
         var logger = Logger(label: "test-server")
         logger.logLevel = .critical
-        let useCases = ServerUseCases(directory: stores.clients, store: stores.messages, limits: limits, now: { Date().timeIntervalSince1970 })
+        let useCases = ServerUseCases(directory: stores.clients, store: stores.messages, limits: limits, clock: SystemWallClock())
         let server = try await SeedServer.bind(configuration: configuration, useCases: useCases, logger: logger)
         let running = Task { try await server.run() }
         let test = TestServer(server: server, stores: stores, useCases: useCases)
@@ -34,6 +34,19 @@ struct TestServer: Sendable {
             server.close()
             _ = try? await running.value
             throw error
+        }
+    }
+
+    /// Starts a server over fresh stores of `kind`, runs `body`, then shuts the server down
+    /// and closes the stores before returning, however `body` ends.
+    static func with<T: Sendable>(
+        _ kind: StoreKind,
+        limits: ServerLimits = ServerLimits(),
+        configuration: SeedServerConfiguration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 60),
+        _ body: @Sendable (TestServer) async throws -> T
+    ) async throws -> T {
+        try await TestStores.with(kind) { stores in
+            try await with(stores, limits: limits, configuration: configuration, body)
         }
     }
 

@@ -16,6 +16,7 @@ enum WellBehavedClient {
         let tag = "probe-\(UInt32.random(in: 0...UInt32.max))"
         while rounds.slowest.count < minimum || ContinuousClock.now < deadline {
             rounds.slowest.append(try await round(port: port, name: "\(tag)-\(rounds.slowest.count)"))
+            // Pacing, not a wait: a round every 100 ms or so, as a client would.
             try await Task.sleep(for: .milliseconds(100))
         }
         return rounds

@@ -73,10 +73,7 @@ struct SocketLoopTests {
             _ = send(aPeer, &byte, 1, 0)
             _ = send(bPeer, &byte, 1, 0)
         }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while calls.list.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await eventually(every: .milliseconds(10)) { !calls.list.withLock { $0.isEmpty } }
         // Let further turns run: nothing may reach the newcomer, whose socket is never readable.
         let dropped = await Self.onLoop(loop) { loop.staleEventsDropped }
         let seen = calls.list.withLock { $0 }

@@ -75,7 +75,7 @@ struct StreamRailsTests {
     @Test("a server owns its loops: once run() returns after close(), they have stopped")
     func serverStopsItsLoops() async throws {
         let stores = try await TestStores.make(.memory)
-        let useCases = ServerUseCases(directory: stores.clients, store: stores.messages, limits: ServerLimits(), now: { 0 })
+        let useCases = ServerUseCases(directory: stores.clients, store: stores.messages, limits: ServerLimits(), clock: SystemWallClock())
         var logger = Logger(label: "rails")
         logger.logLevel = .critical
         let server = try await SeedServer.bind(
