@@ -25,7 +25,7 @@ public struct ServerUseCases: Sendable {
         self.listClients = ListClients(directory: cached, recognize: recognize)
         self.lookUpPublicKey = LookUpPublicKey(directory: cached, recognize: recognize)
         self.send = SendMessage(directory: cached, store: store, recognize: recognize, limits: limits)
-        self.pull = PullMessages(store: store, recognize: recognize, limits: limits)
+        self.pull = PullMessages(store: store, recognize: recognize)
         self.limits = limits
     }
 }

@@ -9,18 +9,17 @@ import Domain
 public struct PullMessages: Sendable {
     let store: any MessageStore
     let recognize: RecognizeClient
-    let limits: ServerLimits
 
-    public init(store: any MessageStore, recognize: RecognizeClient, limits: ServerLimits) {
+    public init(store: any MessageStore, recognize: RecognizeClient) {
         self.store = store
         self.recognize = recognize
-        self.limits = limits
     }
 
-    /// Claims the next batch for `requester`.
-    public func begin(requester: ClientID) async throws -> MessageClaim {
+    /// Claims the next batch for `requester`, as much as `budget` admits: the reply's
+    /// format knows what a message costs in it and how much one reply may carry.
+    public func begin(requester: ClientID, budget: ClaimBudget) async throws -> MessageClaim {
         try await recognize(requester)
-        return try await store.claim(for: requester, maxBytes: limits.maxPullBytes)
+        return try await store.claim(for: requester, budget: budget)
     }
 
     /// Opens a streamed content of a claimed message.

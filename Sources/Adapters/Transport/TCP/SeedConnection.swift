@@ -124,7 +124,8 @@ struct SeedConnection: Sendable {
     /// Writes a 1004 reply, streaming large contents from the store, and deletes the
     /// messages only once all of it was written.
     private func pull(for requester: ClientID, on connection: SocketConnection) async throws {
-        let claim = try await useCases.pull.begin(requester: requester)
+        let claim = try await useCases.pull.begin(
+            requester: requester, budget: SeedResponse.pullBudget(contentLimit: useCases.limits.maxPayload))
         // A long reply (a large file to a slow reader) renews its claim as it goes, so that
         // a lease (PostgreSQL's) never runs out under it.
         var renewAt = ContinuousClock.now + Self.claimRenewalInterval
@@ -136,7 +137,7 @@ struct SeedConnection: Sendable {
         do {
             let allocator = Self.allocator
             var buffer = allocator.buffer(capacity: 4096)
-            SeedResponse.writeHeader(.messages, payloadSize: UInt32(claim.wireSize), into: &buffer)
+            SeedResponse.writeHeader(.messages, payloadSize: SeedResponse.messagesPayloadSize(claim.messages), into: &buffer)
             // `write` returns while less than a megabyte waits for the socket, so the next
             // piece is fetched while the last one is still going out.
             for message in claim.messages {
