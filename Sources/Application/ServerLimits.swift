@@ -1,4 +1,7 @@
 /// The limits the use cases enforce. Every one comes from configuration.
+///
+/// Wire formats may narrow them further: protocol v2 caps a content so that it still fits
+/// one 1004 reply with its entry head (`SeedResponse.largestContent`).
 public struct ServerLimits: Sendable, Hashable {
     /// The largest request payload and message content accepted, in bytes.
     /// The original allows 1 GiB.
@@ -9,14 +12,7 @@ public struct ServerLimits: Sendable, Hashable {
     public static let gibibyte: UInt32 = 1 << 30
 
     public init(maxPayload: UInt32 = ServerLimits.gibibyte, inlineContentLimit: UInt32 = 64 * 1024) {
-        // A message must fit a 1004 reply with its 25-byte entry header.
-        self.maxPayload = min(maxPayload, UInt32.max - 25)
+        self.maxPayload = maxPayload
         self.inlineContentLimit = min(inlineContentLimit, maxPayload)
-    }
-
-    /// The largest 1004 payload one pull returns: bounded by the 32-bit size field
-    /// and by the payload limit, but at least one maximal message.
-    public var maxPullBytes: UInt64 {
-        min(UInt64(UInt32.max), 25 + UInt64(maxPayload))
     }
 }

@@ -16,7 +16,4 @@ public struct Envelope: Hashable, Sendable {
         self.contentSize = contentSize
         self.inlineContent = inlineContent
     }
-
-    /// Bytes this message takes in a 1004 reply: sender (16), id (4), type (1), size (4), content.
-    public var wireSize: UInt64 { 25 + UInt64(contentSize) }
 }

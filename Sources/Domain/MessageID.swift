@@ -1,8 +1,11 @@
-/// The server's number for a stored message: 4 bytes on the wire, assigned in ascending order.
+/// The server's number for a stored message, assigned in ascending storing order.
+///
+/// 64 bits wide, as the stores count; a wire format with a narrower field maps it (protocol
+/// v2 carries the low 32 bits, docs/protocol-v2.md §8).
 public struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public let rawValue: UInt32
+    public let rawValue: UInt64
 
-    public init(_ rawValue: UInt32) {
+    public init(_ rawValue: UInt64) {
         self.rawValue = rawValue
     }
 

@@ -3,7 +3,8 @@ import Domain
 /// Where messages wait for their recipients.
 ///
 /// Contract (checked by the shared storage suite for every adapter):
-/// - An id is assigned when a message is stored; ids ascend in storing order.
+/// - An id is assigned when a message is stored; ids ascend in storing order. Ids are the
+///   store's own 64-bit numbers; wire formats map them to their fields.
 /// - A message is visible to `claim` only once its whole content is stored and committed.
 /// - A claimed message is invisible to every other claim until it is released, its
 ///   claim expires, or it is acknowledged (then it is gone for good).
@@ -18,11 +19,11 @@ public protocol MessageStore: Sendable {
     /// the process died) is cleaned up by `recover()`.
     func beginUpload(_ header: MessageHeader) async throws -> any MessageUpload
 
-    /// Claims the oldest waiting messages of `recipient`, in id order, up to `maxBytes`
-    /// of reply (`Envelope.wireSize` summed). A first message larger than `maxBytes` is
-    /// still returned alone, so that an inbox never jams. An empty inbox gives an empty
-    /// claim.
-    func claim(for recipient: ClientID, maxBytes: UInt64) async throws -> MessageClaim
+    /// Claims the oldest waiting messages of `recipient`, in id order, as long as `budget`
+    /// admits them (`ClaimBudget.admit(contentSize:)`: the first always fits, so an inbox
+    /// never jams; the first that would go over ends the claim). An empty inbox gives an
+    /// empty claim.
+    func claim(for recipient: ClientID, budget: ClaimBudget) async throws -> MessageClaim
 
     /// Opens the content of a claimed message whose `inlineContent` is `nil`.
     ///
@@ -36,10 +37,12 @@ public protocol MessageStore: Sendable {
     func release(_ claim: MessageClaim) async throws
 
     /// Keeps the messages of `claim` out of other pulls for a while longer: called while a
-    /// long reply is still being written. Stores whose claims never expire do nothing.
+    /// long reply is still being written. Stores whose claims never expire only check that
+    /// the claim still holds its messages. A claim without messages renews trivially.
     ///
     /// - Throws: `StoreError.notFound` when the claim no longer holds its messages (its
-    ///   lease ran out and another pull took them); the reply must then be abandoned.
+    ///   lease ran out and another pull took them, or it was released or acknowledged);
+    ///   the reply must then be abandoned.
     func renew(_ claim: MessageClaim) async throws
 
     /// Housekeeping at start-up and from time to time: removes interrupted uploads and
@@ -83,7 +86,4 @@ public struct MessageClaim: Sendable, Hashable {
         self.recipient = recipient
         self.messages = messages
     }
-
-    /// The size of the 1004 payload that carries these messages.
-    public var wireSize: UInt64 { messages.reduce(0) { $0 + $1.wireSize } }
 }

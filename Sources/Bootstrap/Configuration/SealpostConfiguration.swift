@@ -77,8 +77,9 @@ struct SealpostConfiguration: Hashable, Sendable {
         if let limits = file.limits {
             let payload = limits.maxPayloadBytes ?? UInt64(self.limits.maxPayload)
             let inline = limits.inlineContentBytes ?? UInt64(self.limits.inlineContentLimit)
-            guard payload >= 1, payload <= UInt64(UInt32.max - 25) else {
-                throw ConfigurationError("\(source): limits.maxPayloadBytes must be between 1 and \(UInt32.max - 25)")
+            // Protocol v2 cannot carry a larger content in a 1004 (docs/protocol-v2.md §6).
+            guard payload >= 1, payload <= UInt64(SeedResponse.largestContent) else {
+                throw ConfigurationError("\(source): limits.maxPayloadBytes must be between 1 and \(SeedResponse.largestContent)")
             }
             guard inline <= 16 * 1024 * 1024 else {
                 throw ConfigurationError("\(source): limits.inlineContentBytes must be at most 16 MiB")

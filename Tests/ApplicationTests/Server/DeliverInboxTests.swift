@@ -46,7 +46,7 @@ struct DeliverInboxTests {
         init(_ inner: any MessageStore) { self.inner = inner }
         func enqueue(_ header: MessageHeader, content: [UInt8]) async throws -> MessageID { try await inner.enqueue(header, content: content) }
         func beginUpload(_ header: MessageHeader) async throws -> any MessageUpload { try await inner.beginUpload(header) }
-        func claim(for recipient: ClientID, maxBytes: UInt64) async throws -> MessageClaim { try await inner.claim(for: recipient, maxBytes: maxBytes) }
+        func claim(for recipient: ClientID, budget: ClaimBudget) async throws -> MessageClaim { try await inner.claim(for: recipient, budget: budget) }
         func openContent(of message: Envelope, in claim: MessageClaim) async throws -> any MessageContentReader { try await inner.openContent(of: message, in: claim) }
         func acknowledge(_ claim: MessageClaim) async throws { try await inner.acknowledge(claim) }
         func release(_ claim: MessageClaim) async throws { try await inner.release(claim) }
@@ -67,7 +67,7 @@ struct DeliverInboxTests {
         let store: CountingStore
         let clock = Monotonic()
         let deliver: DeliverInbox
-        static let budget = ClaimBudget(maxBytes: 1 << 20, overheadPerMessage: 25)
+        static let budget = ClaimBudget(totalBytes: 1 << 20, perMessageOverhead: 25)
 
         init(inlineLimit: UInt32 = 64 * 1024) async throws {
             let directory = InMemoryClientDirectory()
@@ -92,7 +92,7 @@ struct DeliverInboxTests {
         }
 
         func waiting() async throws -> Int {
-            let claim = try await store.claim(for: DeliverInboxTests.bob, maxBytes: Self.budget.maxBytes)
+            let claim = try await store.claim(for: DeliverInboxTests.bob, budget: Self.budget)
             try await store.release(claim)
             return claim.messages.count
         }
@@ -200,7 +200,7 @@ struct DeliverInboxTests {
             init(_ inner: any MessageStore) { self.inner = inner }
             func enqueue(_ header: MessageHeader, content: [UInt8]) async throws -> MessageID { try await inner.enqueue(header, content: content) }
             func beginUpload(_ header: MessageHeader) async throws -> any MessageUpload { try await inner.beginUpload(header) }
-            func claim(for recipient: ClientID, maxBytes: UInt64) async throws -> MessageClaim { try await inner.claim(for: recipient, maxBytes: maxBytes) }
+            func claim(for recipient: ClientID, budget: ClaimBudget) async throws -> MessageClaim { try await inner.claim(for: recipient, budget: budget) }
             func openContent(of message: Envelope, in claim: MessageClaim) async throws -> any MessageContentReader { Extra(try await inner.openContent(of: message, in: claim)) }
             func acknowledge(_ claim: MessageClaim) async throws { try await inner.acknowledge(claim) }
             func release(_ claim: MessageClaim) async throws { try await inner.release(claim) }

@@ -34,7 +34,7 @@ struct ServerFixture {
     }
 
     /// What one v2 pull may carry (the v2 codec's budget, written out here).
-    static let pullBudget = ClaimBudget(maxBytes: UInt64(UInt32.max), overheadPerMessage: 25)
+    static let pullBudget = ClaimBudget(totalBytes: UInt64(UInt32.max), perMessageOverhead: 25)
 
     /// Delivers and acknowledges everything waiting for `recipient` (one claim's worth).
     func pullAll(_ recipient: ClientID) async throws -> [(envelope: Envelope, content: [UInt8])] {

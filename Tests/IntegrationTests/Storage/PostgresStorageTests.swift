@@ -55,8 +55,12 @@ enum PostgresTestDatabase {
     static let logger = Logger(label: "sealpost.tests.postgres")
 }
 
+/// What only the PostgreSQL store does (leases, several processes, pools, chunks, batching);
+/// what every store promises is in `StoreContractTests`.
 @Suite(.enabled(if: PostgresTestDatabase.shouldRun, "set SEALPOST_TEST_POSTGRES_URL to run the PostgreSQL tests"))
 struct PostgresStorageTests {
+    static let unlimited = ClaimBudget(totalBytes: .max, perMessageOverhead: 25)
+
     static func client(_ name: String, id: ClientID? = nil) throws -> RegisteredClient {
         var generator = SystemRandomNumberGenerator()
         return RegisteredClient(id: id ?? .random(using: &generator), name: try ClientName(name), publicKey: try PublicKey(bytes: [UInt8](repeating: 7, count: 160)))
@@ -70,22 +74,11 @@ struct PostgresStorageTests {
         (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31) ^ seed }
     }
 
-    @Test func registrationUniquenessAndOrder() async throws {
+    @Test func recordSeenNotesAreCoalescedAndWritten() async throws {
         try await PostgresTestDatabase.withStorage { storage, _ in
             let directory = storage.clients
-            let alice = try Self.client("alice"), bob = try Self.client("bob"), carol = try Self.client("carol")
-            for client in [bob, alice, carol] { try await directory.register(client) }
-
-            await #expect(throws: DomainError.nameTaken(try ClientName("alice"))) {
-                try await directory.register(try Self.client("alice"))
-            }
-            await #expect(throws: StoreError.duplicateID) {
-                try await directory.register(try Self.client("dave", id: bob.id))
-            }
-            #expect(try await directory.allClients() == [bob, alice, carol])
-            #expect(try await directory.client(withID: alice.id) == alice)
-            #expect(try await directory.client(withID: ClientID(high: 9, low: 9)) == nil)
-
+            let alice = try Self.client("alice"), bob = try Self.client("bob")
+            for client in [bob, alice] { try await directory.register(client) }
             await directory.recordSeen(alice.id, at: 100)
             await directory.recordSeen(alice.id, at: 250)
             await directory.recordSeen(ClientID(high: 5, low: 5), at: 300)
@@ -95,59 +88,34 @@ struct PostgresStorageTests {
         }
     }
 
-    @Test func enqueueClaimAcknowledgeRelease() async throws {
-        try await PostgresTestDatabase.withStorage { storage, _ in
+    @Test func idsPast32BitsAreKeptWhole() async throws {
+        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 2, uploadPoolSize: 1, inlineLimit: 8)) { storage, _ in
             let store = storage.messages
-            let anne = ClientID(high: 10, low: 1), ben = ClientID(high: 10, low: 2)
-            let first = try await store.enqueue(Self.header(to: anne, size: 3), content: [1, 2, 3])
-            let second = try await store.enqueue(Self.header(to: anne, size: 0, kind: .keyRequest), content: [])
-            let third = try await store.enqueue(Self.header(to: ben, size: 2), content: [9, 9])
-            let fourth = try await store.enqueue(Self.header(to: anne, size: 100), content: Self.bytes(100, seed: 4))
-            #expect([first, second, third, fourth].map(\.rawValue) == [1, 2, 3, 4])
-
-            let claim = try await store.claim(for: anne, maxBytes: 1 << 20)
-            #expect(claim.messages.map(\.id) == [first, second, fourth])
-            #expect(claim.messages.map(\.inlineContent) == [[1, 2, 3], [], Self.bytes(100, seed: 4)])
-            #expect(claim.messages[1].kind == .keyRequest)
-            #expect(try await store.claim(for: anne, maxBytes: 1 << 20).messages.isEmpty)
-
-            try await store.release(claim)
-            // Budget: 25 + 3 fits, then 25 + 0 fits, the 125-byte third does not.
-            let partial = try await store.claim(for: anne, maxBytes: 60)
-            #expect(partial.messages.map(\.id) == [first, second])
-            let rest = try await store.claim(for: anne, maxBytes: 1)
-            #expect(rest.messages.map(\.id) == [fourth], "a first message over budget still comes alone")
-            try await store.acknowledge(partial)
-            try await store.acknowledge(rest)
-            #expect(try await store.claim(for: anne, maxBytes: 1 << 20).messages.isEmpty)
-            #expect(try await store.claim(for: ben, maxBytes: 1 << 20).messages.map(\.id) == [third])
-            #expect(try await PostgresTestDatabase.count("messages", in: storage) == 1)
-        }
-    }
-
-    @Test func expiredClaimsAreTakenAgainAndRecovered() async throws {
-        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 2, uploadPoolSize: 1, claimLease: .zero)) { storage, _ in
-            let store = storage.messages
-            let anne = ClientID(high: 11, low: 1)
-            let id = try await store.enqueue(Self.header(to: anne, size: 1), content: [1])
-            let claim = try await store.claim(for: anne, maxBytes: 1000)
-            #expect(claim.messages.map(\.id) == [id])
-            try await store.recover()
-            let again = try await store.claim(for: anne, maxBytes: 1000)
-            #expect(again.messages.map(\.id) == [id])
+            let inbox = ClientID(high: 17, low: 1)
+            let past: Int64 = 1 << 32 + 5
+            _ = try await store.pool.withConnection { try $0.execute("ALTER TABLE messages ALTER COLUMN id RESTART WITH \(past)") }
+            let first = try await store.enqueue(Self.header(to: inbox, size: 3), content: [1, 2, 3])
+            let second = try await store.enqueue(Self.header(to: inbox, size: 20), content: Self.bytes(20, seed: 6))
+            #expect([first, second].map(\.rawValue) == [UInt64(past), UInt64(past) + 1])
+            let claim = try await store.claim(for: inbox, budget: Self.unlimited)
+            #expect(claim.messages.map(\.id) == [first, second])
+            // Streamed content is found by the full id.
+            let reader = try await store.openContent(of: claim.messages[1], in: claim)
+            var back: [UInt8] = []
+            while let piece = try await reader.next() { back += piece }
+            await reader.close()
+            #expect(back == Self.bytes(20, seed: 6))
+            try await store.renew(claim)
             try await store.acknowledge(claim)
-            #expect(try await PostgresTestDatabase.count("messages", in: storage) == 1, "a stale token deletes nothing")
-            try await store.acknowledge(again)
             #expect(try await PostgresTestDatabase.count("messages", in: storage) == 0)
         }
     }
-
     @Test func renewalPushesTheLeaseForward() async throws {
         try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 2, uploadPoolSize: 1, claimLease: .seconds(60))) { storage, _ in
             let store = storage.messages
             let anne = ClientID(high: 11, low: 2)
             let id = try await store.enqueue(Self.header(to: anne, size: 1), content: [1])
-            let claim = try await store.claim(for: anne, maxBytes: 1000)
+            let claim = try await store.claim(for: anne, budget: Self.unlimited)
             #expect(claim.messages.map(\.id) == [id])
             func leaseEnd() async throws -> Int64 {
                 try await store.pool.withConnection {
@@ -163,25 +131,8 @@ struct PostgresStorageTests {
             #expect(after >= before + 50_000, "renewed from now: at least 50 ms later than the first lease")
             // Still held: no other pull sees it.
             try await store.recover()
-            #expect(try await store.claim(for: anne, maxBytes: 1000).messages.isEmpty)
+            #expect(try await store.claim(for: anne, budget: Self.unlimited).messages.isEmpty)
             try await store.acknowledge(claim)
-        }
-    }
-
-    @Test func aClaimTakenOverCannotBeRenewed() async throws {
-        try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 2, uploadPoolSize: 1, claimLease: .zero)) { storage, _ in
-            let store = storage.messages
-            let anne = ClientID(high: 11, low: 3)
-            let id = try await store.enqueue(Self.header(to: anne, size: 1), content: [1])
-            let first = try await store.claim(for: anne, maxBytes: 1000)
-            // The lease ran out (it is zero); recovery returns the message; another pull takes it.
-            try await store.recover()
-            let second = try await store.claim(for: anne, maxBytes: 1000)
-            #expect(second.messages.map(\.id) == [id])
-            await #expect(throws: StoreError.self) { try await store.renew(first) }
-            try await store.renew(second)
-            try await store.acknowledge(second)
-            #expect(try await PostgresTestDatabase.count("messages", in: storage) == 0)
         }
     }
 
@@ -240,7 +191,7 @@ struct PostgresStorageTests {
             _ = try await storage.messages.enqueue(Self.header(to: inbox, size: 1), content: [1])
             let after = try await pool.withConnection { try $0.execute("SELECT pg_backend_pid()").int(0, 0) }
             #expect(after != before)
-            #expect(try await storage.messages.claim(for: inbox, maxBytes: .max).messages.count == 1)
+            #expect(try await storage.messages.claim(for: inbox, budget: Self.unlimited).messages.count == 1)
         }
     }
 
@@ -253,7 +204,7 @@ struct PostgresStorageTests {
                     var mine: [MessageID] = []
                     while true {
                         // 29 bytes per message: up to four per claim.
-                        let claim = try await store.claim(for: inbox, maxBytes: 4 * 29)
+                        let claim = try await store.claim(for: inbox, budget: ClaimBudget(totalBytes: 4 * 29, perMessageOverhead: 25))
                         if claim.messages.isEmpty { return mine }
                         mine += claim.messages.map(\.id)
                         try await store.acknowledge(claim)
@@ -277,7 +228,7 @@ struct PostgresStorageTests {
                 try await upload.write(Array(content[offset..<end]))
                 offset = end
                 if offset == size / 2 {
-                    #expect(try await store.claim(for: inbox, maxBytes: .max).messages.isEmpty)
+                    #expect(try await store.claim(for: inbox, budget: Self.unlimited).messages.isEmpty)
                     #expect(try await PostgresTestDatabase.count("message_chunks", in: storage) == 0)
                 }
             }
@@ -285,7 +236,7 @@ struct PostgresStorageTests {
             #expect(id.rawValue == 1)
             #expect(try await PostgresTestDatabase.count("message_chunks", in: storage) == 20)
 
-            let claim = try await store.claim(for: inbox, maxBytes: 1)
+            let claim = try await store.claim(for: inbox, budget: ClaimBudget(totalBytes: 1, perMessageOverhead: 25))
             let envelope = try #require(claim.messages.first)
             #expect(envelope.inlineContent == nil && envelope.contentSize == UInt32(size) && envelope.kind == .file)
             let reader = try await store.openContent(of: envelope, in: claim)
@@ -309,44 +260,34 @@ struct PostgresStorageTests {
         }
     }
 
-    @Test func abortedAndMismatchedUploadsLeaveNothing() async throws {
+    @Test func failedUploadsGiveTheirConnectionsBack() async throws {
         try await PostgresTestDatabase.withStorage(configuration: .init(poolSize: 2, uploadPoolSize: 2, inlineLimit: 1024, chunkSize: 4096)) { storage, _ in
             let store = storage.messages
             let inbox = ClientID(high: 14, low: 1)
-            let aborted = try await store.beginUpload(Self.header(to: inbox, size: 100_000))
-            try await aborted.write(Self.bytes(50_000, seed: 1))
-            await aborted.abort()
-            await aborted.abort()
-
-            let short = try await store.beginUpload(Self.header(to: inbox, size: 100_000))
-            try await short.write(Self.bytes(10_000, seed: 2))
-            await #expect(throws: StoreError.sizeMismatch(declared: 100_000, written: 10_000)) { try await short.commit() }
-
-            let long = try await store.beginUpload(Self.header(to: inbox, size: 5000))
-            await #expect(throws: StoreError.sizeMismatch(declared: 5000, written: 6000)) {
-                try await long.write(Self.bytes(6000, seed: 3))
+            // Each large upload holds one of the two upload connections until it ends.
+            for _ in 0..<3 {
+                let aborted = try await store.beginUpload(Self.header(to: inbox, size: 100_000))
+                try await aborted.write(Self.bytes(50_000, seed: 1))
+                await aborted.abort()
+                let short = try await store.beginUpload(Self.header(to: inbox, size: 100_000))
+                try await short.write(Self.bytes(10_000, seed: 2))
+                await #expect(throws: StoreError.sizeMismatch(declared: 100_000, written: 10_000)) { try await short.commit() }
+                let long = try await store.beginUpload(Self.header(to: inbox, size: 5000))
+                await #expect(throws: StoreError.sizeMismatch(declared: 5000, written: 6000)) {
+                    try await long.write(Self.bytes(6000, seed: 3))
+                }
+                await long.abort()
             }
-            await long.abort()
-
-            let small = try await store.beginUpload(Self.header(to: inbox, size: 10))
-            try await small.write([1, 2, 3])
-            await small.abort()
-
-            try await store.recover()
-            #expect(try await PostgresTestDatabase.count("messages", in: storage) == 0)
             #expect(try await PostgresTestDatabase.count("message_chunks", in: storage) == 0)
-            #expect(try await store.claim(for: inbox, maxBytes: .max).messages.isEmpty)
-
             // The pool is whole again: every upload connection came back.
             for _ in 0..<10 {
                 let upload = try await store.beginUpload(Self.header(to: inbox, size: 2000))
                 try await upload.write(Self.bytes(2000, seed: 4))
                 _ = try await upload.commit()
             }
-            #expect(try await store.claim(for: inbox, maxBytes: .max).messages.count == 10)
+            #expect(try await store.claim(for: inbox, budget: Self.unlimited).messages.count == 10)
         }
     }
-
     @Test func concurrentEnqueuesGetDistinctIDs() async throws {
         try await PostgresTestDatabase.withStorage { storage, _ in
             let store = storage.messages
@@ -363,8 +304,8 @@ struct PostgresStorageTests {
             #expect(Set(ids).count == count)
             let batches = store.batcher.batchesWritten
             #expect(batches < count / 4, "concurrent enqueues share transactions (\(batches) for \(count))")
-            #expect(Set(ids.map(\.rawValue)) == Set(1...UInt32(count)))
-            let claim = try await store.claim(for: inbox, maxBytes: .max)
+            #expect(Set(ids.map(\.rawValue)) == Set(1...UInt64(count)))
+            let claim = try await store.claim(for: inbox, budget: Self.unlimited)
             #expect(claim.messages.map(\.id) == ids.sorted())
         }
     }

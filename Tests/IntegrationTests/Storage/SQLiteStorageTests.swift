@@ -1,4 +1,4 @@
-import Adapters
+@testable import Adapters
 import Application
 import Domain
 import Foundation
@@ -49,90 +49,22 @@ private func readAll(_ reader: any MessageContentReader) async throws -> [UInt8]
     return out
 }
 
+/// What only the SQLite store does; what every store promises is in `StoreContractTests`.
 @Suite("SQLiteStorage")
 struct SQLiteStorageTests {
-    @Test func registersClientsInOrderWithUniqueNames() async throws {
+    static let unlimited = ClaimBudget(totalBytes: .max, perMessageOverhead: 25)
+
+    @Test func recordSeenNotesAreWrittenOnFlush() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let storage = try await scratch.open()
         let clients = storage.clients
-        let names = ["zoe", "adam", "mia"]
-        for (index, name) in names.enumerated() {
-            try await clients.register(client(name, id: UInt64(10 - index)))
-        }
-        #expect(try await clients.allClients().map(\.name.value) == names)
-        #expect(try await clients.client(withID: ClientID(high: 0, low: 9)) == client("adam", id: 9))
-        #expect(try await clients.client(withID: ClientID(high: 0, low: 99)) == nil)
-        await #expect(throws: DomainError.nameTaken(try ClientName("adam"))) {
-            try await clients.register(client("adam", id: 50))
-        }
-        await #expect(throws: StoreError.duplicateID) {
-            try await clients.register(client("newcomer", id: 10))
-        }
-        #expect(try await clients.allClients().count == 3)
-
+        try await clients.register(client("zoe", id: 10))
         await clients.recordSeen(ClientID(high: 0, low: 10), at: 1234.5)
         await clients.recordSeen(ClientID(high: 0, low: 77), at: 1.0)  // unknown: ignored
         await clients.flushSeen()
         #expect(try await clients.lastSeen(ClientID(high: 0, low: 10)) == 1234.5)
-        await storage.close()
-    }
-
-    @Test func enqueueClaimReleaseAcknowledge() async throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let storage = try await scratch.open()
-        let store = storage.messages
-        var ids: [MessageID] = []
-        for text in ["one", "two", "three"] {
-            ids.append(try await store.enqueue(header(text.utf8.count), content: Array(text.utf8)))
-        }
-        ids.append(try await store.enqueue(header(0, kind: .keyRequest), content: []))
-        #expect(ids == [1, 2, 3, 4].map(MessageID.init))
-
-        let first = try await store.claim(for: bob, maxBytes: 1 << 20)
-        #expect(first.messages.map(\.id) == ids)
-        #expect(first.messages.map { $0.inlineContent.map { String(decoding: $0, as: UTF8.self) } } == ["one", "two", "three", ""])
-        #expect(first.messages[3].kind == .keyRequest)
-        #expect(try await store.claim(for: bob, maxBytes: 1 << 20).messages.isEmpty)
-        #expect(try await store.claim(for: alice, maxBytes: 1 << 20).messages.isEmpty)
-
-        try await store.release(first)
-        let second = try await store.claim(for: bob, maxBytes: 1 << 20)
-        #expect(second.messages.map(\.id) == ids)
-        try await store.acknowledge(second)
-        try await store.acknowledge(second)  // a second acknowledgement finds nothing left
-        #expect(try await store.claim(for: bob, maxBytes: 1 << 20).messages.isEmpty)
-        #expect(store.openClaims == 0)
-        await storage.close()
-    }
-
-    @Test func claimStopsAtMaxBytesButAlwaysTakesTheFirst() async throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let storage = try await scratch.open()
-        let store = storage.messages
-        for _ in 0..<3 { _ = try await store.enqueue(header(100), content: [UInt8](repeating: 7, count: 100)) }
-        let alone = try await store.claim(for: bob, maxBytes: 10)
-        #expect(alone.messages.map(\.id.rawValue) == [1])
-        let two = try await store.claim(for: bob, maxBytes: 250)
-        #expect(two.messages.map(\.id.rawValue) == [2, 3])
-        await storage.close()
-    }
-
-    @Test func concurrentClaimsNeverShareAMessage() async throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let storage = try await scratch.open()
-        let store = storage.messages
-        for index in 0..<60 { _ = try await store.enqueue(header(4), content: [0, 0, 0, UInt8(index)]) }
-        let claims = try await withThrowingTaskGroup(of: MessageClaim.self) { group in
-            for _ in 0..<8 { group.addTask { try await store.claim(for: bob, maxBytes: 29 * 5) } }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-        let ids = claims.flatMap { $0.messages.map(\.id) }
-        #expect(Set(ids).count == ids.count)
-        #expect(ids.count == 40)
+        #expect(try await clients.lastSeen(ClientID(high: 0, low: 77)) == nil)
         await storage.close()
     }
 
@@ -148,58 +80,18 @@ struct SQLiteStorageTests {
             try await upload.write(Array(content[start..<min(size, start + 64 * 1024)]))
         }
         #expect(try scratch.blobFiles(suffix: ".part").count == 1)
-        #expect(try await store.claim(for: bob, maxBytes: 1 << 40).messages.isEmpty)
+        #expect(try await store.claim(for: bob, budget: Self.unlimited).messages.isEmpty)
         let id = try await upload.commit()
         #expect(try scratch.blobFiles(suffix: ".part").isEmpty)
         #expect(try scratch.blobFiles(suffix: ".blob").count == 1)
 
-        let claim = try await store.claim(for: bob, maxBytes: 1 << 40)
+        let claim = try await store.claim(for: bob, budget: Self.unlimited)
         #expect(claim.messages.map(\.id) == [id])
         let envelope = try #require(claim.messages.first)
         #expect(envelope.inlineContent == nil && envelope.contentSize == UInt32(size))
         #expect(try await readAll(store.openContent(of: envelope, in: claim)) == content)
         try await store.acknowledge(claim)
         #expect(try scratch.blobFiles(suffix: ".blob").isEmpty)
-        await storage.close()
-    }
-
-    @Test func openContentRefusesMessagesOutsideTheClaim() async throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let storage = try await scratch.open(inlineLimit: 8)
-        let store = storage.messages
-        _ = try await store.enqueue(header(32), content: [UInt8](repeating: 9, count: 32))
-        let claim = try await store.claim(for: bob, maxBytes: 1 << 20)
-        let envelope = try #require(claim.messages.first)
-        #expect(envelope.inlineContent == nil)
-        #expect(try await readAll(store.openContent(of: envelope, in: claim)) == [UInt8](repeating: 9, count: 32))
-        try await store.release(claim)
-        await #expect(throws: StoreError.self) { _ = try await store.openContent(of: envelope, in: claim) }
-        await storage.close()
-    }
-
-    @Test func abortAndSizeMismatchFreeThePartFile() async throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let storage = try await scratch.open(inlineLimit: 16)
-        let store = storage.messages
-        let aborted = try await store.beginUpload(header(1000))
-        try await aborted.write([UInt8](repeating: 1, count: 500))
-        #expect(try scratch.blobFiles(suffix: ".part").count == 1)
-        await aborted.abort()
-        await aborted.abort()
-        #expect(try scratch.blobFiles(suffix: ".part").isEmpty)
-
-        let short = try await store.beginUpload(header(1000))
-        try await short.write([UInt8](repeating: 1, count: 999))
-        await #expect(throws: StoreError.sizeMismatch(declared: 1000, written: 999)) { _ = try await short.commit() }
-        let long = try await store.beginUpload(header(1000))
-        await #expect(throws: StoreError.sizeMismatch(declared: 1000, written: 1001)) {
-            try await long.write([UInt8](repeating: 1, count: 1001))
-        }
-        await long.abort()
-        #expect(try scratch.blobFiles(suffix: ".part").isEmpty)
-        #expect(try await store.claim(for: bob, maxBytes: 1 << 20).messages.isEmpty)
         await storage.close()
     }
 
@@ -219,7 +111,7 @@ struct SQLiteStorageTests {
         #expect(try scratch.blobFiles(suffix: ".part").count == 1)  // the live upload's
         try await live.write([UInt8](repeating: 4, count: 54))
         _ = try await live.commit()
-        let claim = try await store.claim(for: bob, maxBytes: 1 << 20)
+        let claim = try await store.claim(for: bob, budget: Self.unlimited)
         #expect(claim.messages.count == 2)
         for envelope in claim.messages {
             #expect(try await readAll(store.openContent(of: envelope, in: claim)).count == 64)
@@ -241,7 +133,7 @@ struct SQLiteStorageTests {
         let reopened = try await scratch.open(inlineLimit: 8)
         #expect(try scratch.blobFiles(suffix: ".part").isEmpty)
         #expect(try await reopened.clients.allClients().map(\.name.value) == ["carol"])
-        let claim = try await reopened.messages.claim(for: bob, maxBytes: 1 << 20)
+        let claim = try await reopened.messages.claim(for: bob, budget: Self.unlimited)
         #expect(claim.messages.map(\.id.rawValue) == [1, 2])
         #expect(claim.messages.first?.inlineContent == [1, 2, 3])
         let next = try await reopened.messages.enqueue(header(1), content: [9])
@@ -267,9 +159,78 @@ struct SQLiteStorageTests {
         #expect(Set(ids.map(\.rawValue)) == Set(2...201))
         let transactions = store.insertTransactions - 1
         #expect(transactions < 200, "200 concurrent enqueues took \(transactions) transactions")
-        let claim = try await store.claim(for: bob, maxBytes: 1 << 30)
+        let claim = try await store.claim(for: bob, budget: Self.unlimited)
         #expect(claim.messages.count == 201)
         #expect(claim.messages.map(\.id) == claim.messages.map(\.id).sorted())
+        await storage.close()
+    }
+
+    @Test func idsPast32BitsAreKeptWhole() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let storage = try await scratch.open(inlineLimit: 8)
+        let store = storage.messages
+        let past = Int64(1) << 32 + 5
+        try await store.continueIDs(at: past)
+        let first = try await store.enqueue(header(3), content: [1, 2, 3])
+        let second = try await store.enqueue(header(20), content: [UInt8](repeating: 5, count: 20))
+        #expect([first, second].map(\.rawValue) == [UInt64(past), UInt64(past) + 1])
+        let claim = try await store.claim(for: bob, budget: Self.unlimited)
+        #expect(claim.messages.map(\.id) == [first, second])
+        #expect(try await readAll(store.openContent(of: claim.messages[1], in: claim)) == [UInt8](repeating: 5, count: 20))
+        try await store.acknowledge(claim)
+        #expect(try await store.storedMessages() == 0)
+        await storage.close()
+    }
+
+    /// Claims read in snapshots on reader connections: a snapshot taken before an
+    /// acknowledgement committed still shows the deleted rows, and the book must keep them
+    /// out of reach until that read is over.
+    @Test func rowsDeletedUnderAReadStayOutOfReachUntilItEnds() {
+        let book = SQLiteClaimBook()
+        let early = book.beginRead()
+        let (token, held) = book.open([MessageID(1): .init(rowID: 1, blobName: nil), MessageID(2): .init(rowID: 2, blobName: nil)], after: book.beginRead())
+        #expect(held.count == 2 && book.isClaimed(1))
+        book.acknowledged(token)
+        #expect(book.isClaimed(1) && book.isClaimed(2), "the early read may still see rows 1 and 2")
+        let late = book.beginRead()
+        #expect(book.open([MessageID(1): .init(rowID: 1, blobName: nil)], after: early).held.isEmpty, "the early read found a deleted row")
+        // Only the late read is left, and it began after the delete: it cannot see the rows.
+        #expect(!book.isClaimed(1) && !book.isClaimed(2) && book.markedRows == 0)
+        book.endRead(late)
+
+        // Without reads in progress an acknowledgement unmarks at once; a release always does.
+        let (other, _) = book.open([MessageID(3): .init(rowID: 3, blobName: nil)], after: book.beginRead())
+        book.acknowledged(other)
+        #expect(!book.isClaimed(3))
+        let read = book.beginRead()
+        let (released, _) = book.open([MessageID(4): .init(rowID: 4, blobName: nil)], after: book.beginRead())
+        book.release(released)
+        #expect(!book.isClaimed(4) && book.openClaims == 0)
+        book.endRead(read)
+    }
+
+    @Test func claimsAlongsideAcknowledgementsNeverReturnDeletedRows() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let storage = try await scratch.open()
+        let store = storage.messages
+        for index in 0..<300 { _ = try await store.enqueue(header(100), content: [UInt8](repeating: UInt8(index % 256), count: 100)) }
+        // Acknowledgements (one fsync each, on the writer) and claims run side by side; every
+        // message is delivered exactly once, and no claim returns a message already deleted.
+        var delivered: [MessageID] = []
+        while true {
+            let claim = try await store.claim(for: bob, budget: ClaimBudget(totalBytes: 10 * 125, perMessageOverhead: 25))
+            if claim.messages.isEmpty {
+                if store.openClaims == 0 { break }
+                await Task.yield()
+                continue
+            }
+            delivered += claim.messages.map(\.id)
+            Task { try await store.acknowledge(claim) }
+        }
+        #expect(delivered.count == 300 && Set(delivered).count == 300)
+        #expect(try await store.storedMessages() == 0)
         await storage.close()
     }
 }

@@ -1,9 +1,9 @@
-import Adapters
 import Foundation
+@testable import Adapters
 
 extension TestStores {
     /// A fresh SQLite database in a temporary directory, or a fresh PostgreSQL schema.
-    static func makeDurable(_ kind: StoreKind, inlineLimit: UInt32) async throws -> TestStores {
+    static func makeDurable(_ kind: StoreKind, inlineLimit: UInt32, claimLease: Duration = .seconds(600)) async throws -> TestStores {
         switch kind {
         case .memory:
             return try await make(.memory, inlineLimit: inlineLimit)
@@ -17,7 +17,8 @@ extension TestStores {
                     await storage.close()
                     try? FileManager.default.removeItem(at: directory)
                 },
-                directory: directory)
+                directory: directory,
+                footprint: { try await storage.messages.storedMessages() + contentFiles(in: directory).count })
         case .postgres:
             guard let url = StoreKind.postgresURL else {
                 throw TestSetupError("SEALPOST_TEST_POSTGRES_URL is not set: start a server with scripts/pg-test-cluster")
@@ -27,12 +28,20 @@ extension TestStores {
             settings.poolSize = 4
             settings.uploadPoolSize = 2
             settings.inlineLimit = inlineLimit
+            settings.claimLease = claimLease
             let storage = try await PostgresStorage.connect(url: url, schema: schema, configuration: settings, logger: logger)
+            let pool = storage.messages.pool
             return TestStores(
                 clients: storage.clients, messages: storage.messages,
                 close: { await storage.shutdown() },
                 directory: nil,
-                schema: schema)
+                schema: schema,
+                claimsExpire: true,
+                footprint: {
+                    try await pool.withConnection { connection in
+                        Int(try connection.execute("SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM message_chunks)").int(0, 0))
+                    }
+                })
         }
     }
 }

@@ -29,16 +29,26 @@ struct TestStores: Sendable {
     let directory: URL?
     /// The PostgreSQL schema, for tests that start a server process on it.
     var schema: String? = nil
+    /// Whether claims run out on their own (PostgreSQL's leases); the others hold until
+    /// acknowledged or released.
+    var claimsExpire = false
+    /// How much the message store holds: stored messages plus content files, chunk rows
+    /// and uploads in progress. Zero when everything was delivered or abandoned.
+    var footprint: @Sendable () async throws -> Int = { 0 }
 
     static let logger = Logger(label: "test")
 
-    static func make(_ kind: StoreKind, inlineLimit: UInt32 = 64 * 1024) async throws -> TestStores {
+    /// - Parameter claimLease: PostgreSQL's lease (the others ignore it); `.zero` makes
+    ///   every claim expire at once.
+    static func make(_ kind: StoreKind, inlineLimit: UInt32 = 64 * 1024, claimLease: Duration = .seconds(600)) async throws -> TestStores {
         switch kind {
         case .memory:
             let messages = InMemoryMessageStore(inlineLimit: inlineLimit)
-            return TestStores(clients: InMemoryClientDirectory(), messages: messages, close: { await messages.shutdown() }, directory: nil)
+            return TestStores(
+                clients: InMemoryClientDirectory(), messages: messages, close: { await messages.shutdown() }, directory: nil,
+                footprint: { messages.storedMessages + messages.pendingUploads + (try await messages.spillFileCount()) })
         case .sqlite, .postgres:
-            return try await makeDurable(kind, inlineLimit: inlineLimit)
+            return try await makeDurable(kind, inlineLimit: inlineLimit, claimLease: claimLease)
         }
     }
 

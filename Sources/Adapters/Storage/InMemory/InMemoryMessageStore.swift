@@ -24,7 +24,7 @@ public final class InMemoryMessageStore: MessageStore {
     /// Everything mutable, behind one lock: each operation is a few in-memory steps, so
     /// callers never suspend for it (an actor would make them hop threads under load).
     private struct State {
-        var nextID: UInt32 = 1
+        var nextID: UInt64 = 1
         var nextToken: UInt64 = 1
         var nextUpload: UInt64 = 1
         /// Waiting messages by recipient, oldest first.
@@ -69,29 +69,26 @@ public final class InMemoryMessageStore: MessageStore {
         return InMemoryUpload(store: self, number: number, header: header, path: spill.partPath(name), fd: fd)
     }
 
-    public func claim(for recipient: ClientID, maxBytes: UInt64) -> MessageClaim {
+    public func claim(for recipient: ClientID, budget: ClaimBudget) -> MessageClaim {
         let inlineLimit = self.inlineLimit
+        var budget = budget
         return state.withLock { state in
             let token = state.nextToken
             state.nextToken += 1
             var taken: [Envelope] = []
-            var total: UInt64 = 0
             guard var inbox = state.inboxes[recipient] else {
                 return MessageClaim(token: token, recipient: recipient, messages: [])
             }
             state.inboxes[recipient] = nil  // edited in place below, not copied
             for index in inbox.indices where inbox[index].claimedBy == nil {
                 let message = inbox[index]
-                let size = 25 + UInt64(message.header.contentSize)
-                if !taken.isEmpty && total + size > maxBytes { break }
+                guard !budget.isExhausted, budget.admit(contentSize: message.header.contentSize) else { break }
                 inbox[index].claimedBy = token
-                total += size
                 var inline: [UInt8]? = nil
                 if case .bytes(let bytes) = message.content, message.header.contentSize <= inlineLimit { inline = bytes }
                 taken.append(Envelope(
                     id: message.id, sender: message.header.sender, kind: message.header.kind,
                     contentSize: message.header.contentSize, inlineContent: inline))
-                if total >= maxBytes { break }
             }
             state.inboxes[recipient] = inbox
             return MessageClaim(token: token, recipient: recipient, messages: taken)
@@ -139,8 +136,17 @@ public final class InMemoryMessageStore: MessageStore {
         }
     }
 
-    /// Claims here last until acknowledged or released.
-    public func renew(_ claim: MessageClaim) {}
+    /// Claims here last until acknowledged or released: renewing only checks that `claim`
+    /// still holds its messages.
+    ///
+    /// - Throws: `StoreError.notFound` when it was released or acknowledged.
+    public func renew(_ claim: MessageClaim) throws {
+        guard let first = claim.messages.first else { return }
+        let held = state.withLock { state in
+            state.inboxes[claim.recipient]?.contains { $0.id == first.id && $0.claimedBy == claim.token } ?? false
+        }
+        guard held else { throw StoreError.notFound("claim \(claim.token) (released or acknowledged)") }
+    }
 
     public func recover() {
         // Nothing outlives the process, so there is nothing to recover.
@@ -161,10 +167,15 @@ public final class InMemoryMessageStore: MessageStore {
     /// How many messages are stored, claimed or not, for tests.
     public var storedMessages: Int { state.withLock { $0.inboxes.values.reduce(0) { $0 + $1.count } } }
 
+    /// How many files the spill directory holds, for tests of cleanup.
+    public func spillFileCount() async throws -> Int {
+        guard state.withLock({ $0.spillCreated }) else { return 0 }
+        return try await spill.list().count
+    }
+
     private static func store(_ header: MessageHeader, content: Content, in state: inout State) -> MessageID {
         let id = MessageID(state.nextID)
-        state.nextID &+= 1
-        if state.nextID == 0 { state.nextID = 1 }
+        state.nextID += 1
         state.inboxes[header.recipient, default: []].append(Stored(header: header, id: id, content: content, claimedBy: nil))
         return id
     }

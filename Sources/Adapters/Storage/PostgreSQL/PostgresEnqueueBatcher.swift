@@ -100,7 +100,7 @@ final class PostgresEnqueueBatcher: Sendable {
                 throw PostgresError(.protocolViolation, message: "inserted \(ids.count) messages for a batch of \(batch.count)")
             }
             for (item, id) in zip(batch, ids) {
-                item.continuation.resume(returning: MessageID(UInt32(truncatingIfNeeded: id)))
+                item.continuation.resume(returning: MessageID(UInt64(bitPattern: id)))
             }
         } catch {
             let mapped = (error as? PostgresError)?.storeError ?? error

@@ -1,3 +1,4 @@
+import Application
 import Domain
 
 extension PostgresMessageStore {
@@ -7,14 +8,14 @@ extension PostgresMessageStore {
     /// Runs a claim in one transaction on `connection`. Blocking.
     ///
     /// Locks candidate rows oldest first with `FOR UPDATE SKIP LOCKED` (rows another claim
-    /// is taking are skipped, not waited for), keeps those that fit the budget, marks them
+    /// is taking are skipped, not waited for), keeps those `budget` admits, marks them
     /// with `token` and a lease, and commits; the others are unlocked untouched.
     static func claim(
-        recipient: ClientID, maxBytes: UInt64, token: Int64, leaseSeconds: Double, on connection: PostgresConnection
+        recipient: ClientID, budget: ClaimBudget, token: Int64, leaseSeconds: Double, on connection: PostgresConnection
     ) throws -> [Envelope] {
         try connection.execute("BEGIN")
+        var budget = budget
         var chosen: [Int64] = []
-        var total: UInt64 = 0
         var after: Int64 = 0
         scan: while true {
             let page = try connection.execute("""
@@ -23,11 +24,11 @@ extension PostgresMessageStore {
                 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED
                 """, [.bytes(recipient.bytes), .int64(after), .int64(Int64(claimPage))])
             for row in 0..<page.count {
-                let size = 25 + UInt64(try page.int(row, 1))
-                if !chosen.isEmpty && total + size > maxBytes { break scan }
+                guard let size = UInt32(exactly: try page.int(row, 1)) else {
+                    throw PostgresError(.protocolViolation, message: "stored message \(try page.int(row, 0)) has a malformed size")
+                }
+                guard !budget.isExhausted, budget.admit(contentSize: size) else { break scan }
                 chosen.append(try page.int(row, 0))
-                total += size
-                if total >= maxBytes { break scan }
             }
             guard page.count == claimPage, let last = chosen.last else { break }
             after = last
@@ -49,11 +50,10 @@ extension PostgresMessageStore {
                 throw PostgresError(.protocolViolation, message: "stored message \(try rows.int(row, 0)) is malformed")
             }
             envelopes.append(Envelope(
-                id: MessageID(UInt32(truncatingIfNeeded: try rows.int(row, 0))), sender: sender, kind: kind,
+                id: MessageID(UInt64(bitPattern: try rows.int(row, 0))), sender: sender, kind: kind,
                 contentSize: UInt32(try rows.int(row, 3)), inlineContent: rows.raw(row, 4)))
         }
         // RETURNING does not promise an order; sort by the full id.
-        let order = Dictionary(chosen.enumerated().map { (UInt32(truncatingIfNeeded: $1), $0) }, uniquingKeysWith: { first, _ in first })
-        return envelopes.sorted { order[$0.id.rawValue, default: 0] < order[$1.id.rawValue, default: 0] }
+        return envelopes.sorted { $0.id < $1.id }
     }
 }

@@ -66,12 +66,12 @@ public final class PostgresMessageStore: MessageStore {
         }
     }
 
-    /// Claims the oldest unclaimed (or expired) messages of `recipient` within `maxBytes`.
-    public func claim(for recipient: ClientID, maxBytes: UInt64) async throws -> MessageClaim {
+    /// Claims the oldest unclaimed (or expired) messages of `recipient` that `budget` admits.
+    public func claim(for recipient: ClientID, budget: ClaimBudget) async throws -> MessageClaim {
         let token = UInt64.random(in: 1...UInt64.max)
         let envelopes = try await mappingPostgresErrors {
             try await pool.withConnection { [leaseSeconds] connection in
-                try Self.claim(recipient: recipient, maxBytes: maxBytes, token: Int64(bitPattern: token),
+                try Self.claim(recipient: recipient, budget: budget, token: Int64(bitPattern: token),
                                leaseSeconds: leaseSeconds, on: connection)
             }
         }
@@ -87,8 +87,8 @@ public final class PostgresMessageStore: MessageStore {
             try await pool.withConnection { connection in
                 try connection.execute("""
                     SELECT blob_id, content, content_size FROM messages
-                    WHERE recipient = $1 AND claim_token = $2 AND id % 4294967296 = $3
-                    """, [.bytes(claim.recipient.bytes), .int64(token), .int64(Int64(message.id.rawValue))])
+                    WHERE recipient = $1 AND claim_token = $2 AND id = $3
+                    """, [.bytes(claim.recipient.bytes), .int64(token), .int64(Int64(bitPattern: message.id.rawValue))])
             }
         }
         guard rows.count == 1 else { throw StoreError.notFound("message \(message.id) in claim \(claim.token)") }

@@ -163,7 +163,7 @@ final class PostgresMessageUpload: MessageUpload {
                 return try rows.int(0, 0)
             }
             pool.checkin(connection)
-            return MessageID(UInt32(truncatingIfNeeded: id))
+            return MessageID(UInt64(bitPattern: id))
         } catch {
             await rollBack(connection)
             throw (error as? PostgresError)?.storeError ?? error

@@ -6,9 +6,11 @@ import Logging
 
 /// Waiting messages in the `messages` table; large contents in files beside the database.
 ///
-/// Writes of new messages go through group commit: concurrent `enqueue` and upload
-/// `commit` calls share one transaction and one fsync. Claims are held in memory: the store
-/// serves one process, and after a crash every message is simply waiting again.
+/// Writes go through group commit: concurrent `enqueue`, upload `commit` and `acknowledge`
+/// calls share one transaction and one fsync, on the writer connection. Claims read on the
+/// pool's reader connections, so a pull never waits for a commit, and are held in memory
+/// (`SQLiteClaimBook`): the store serves one process, and after a crash every message is
+/// simply waiting again. A message's id is its row id.
 public final class SQLiteMessageStore: MessageStore {
     /// A message ready to be inserted: its content in the row or in a sealed blob file.
     struct NewMessage: Sendable {
@@ -75,35 +77,52 @@ public final class SQLiteMessageStore: MessageStore {
         try await SQLiteMessageUpload.start(header, in: self)
     }
 
-    /// Claims the oldest unclaimed messages of `recipient` up to `maxBytes` of reply; the
-    /// first always fits.
-    public func claim(for recipient: ClientID, maxBytes: UInt64) async throws -> MessageClaim {
+    /// Claims the oldest unclaimed messages of `recipient` that `budget` admits.
+    ///
+    /// Reads on a reader connection, in a snapshot: it waits for no commit, and claims of
+    /// other inboxes run alongside. The book then takes the rows no other claim took
+    /// meanwhile, and keeps rows deleted after the snapshot began out of reach.
+    public func claim(for recipient: ClientID, budget: ClaimBudget) async throws -> MessageClaim {
         let key = Data(recipient.bytes)
         let book = self.book
-        // On the writer connection: claims and acknowledgements are serialised, so a claim
-        // never sees a row whose deletion has committed but whose claim is being forgotten.
-        let (token, envelopes) = try await SQLiteErrors.mapping {
-            try await pool.writeWithoutTransaction { db in
-                let rows = try Row.fetchCursor(db, sql: """
-                    SELECT id, sender, kind, content_size, content, blob FROM messages
-                    WHERE recipient = ? ORDER BY id
-                    """, arguments: [key])
-                var picked: [(Envelope, SQLiteClaimBook.Held)] = []
-                var total: UInt64 = 0
-                while let row = try rows.next() {
-                    let rowID: Int64 = row[0]
-                    if book.isClaimed(rowID) { continue }
-                    let size = 25 + UInt64(row[3] as Int64)
-                    if !picked.isEmpty && total + size > maxBytes { break }
-                    total += size
-                    picked.append(try Self.envelope(from: row))
-                    if total >= maxBytes { break }
-                }
-                let (token, held) = book.open(Dictionary(picked.map { ($0.0.id, $0.1) }, uniquingKeysWith: { first, _ in first }))
-                return (token, picked.map(\.0).filter { held[$0.id] != nil })
+        let read = book.beginRead()
+        let picked: [(Envelope, SQLiteClaimBook.Held)]
+        do {
+            picked = try await SQLiteErrors.mapping {
+                try await pool.read { db in try Self.candidates(of: key, within: budget, skipping: book, in: db) }
             }
+        } catch {
+            book.endRead(read)
+            throw error
         }
-        return MessageClaim(token: token, recipient: recipient, messages: envelopes)
+        let (token, held) = book.open(
+            Dictionary(picked.map { ($0.0.id, $0.1) }, uniquingKeysWith: { first, _ in first }), after: read)
+        return MessageClaim(token: token, recipient: recipient, messages: picked.map(\.0).filter { held[$0.id] != nil })
+    }
+
+    /// The oldest rows of the inbox `key` that no claim holds, as long as `budget` admits
+    /// them. Blocking.
+    private static func candidates(
+        of key: Data, within budget: ClaimBudget, skipping book: SQLiteClaimBook, in db: Database
+    ) throws -> [(Envelope, SQLiteClaimBook.Held)] {
+        var budget = budget
+        let statement = try db.cachedStatement(sql: """
+            SELECT id, sender, kind, content_size, content, blob FROM messages
+            WHERE recipient = ? ORDER BY id
+            """)
+        let rows = try Row.fetchCursor(statement, arguments: [key])
+        var picked: [(Envelope, SQLiteClaimBook.Held)] = []
+        while let row = try rows.next() {
+            // Only the id and the size of a row passed over are decoded.
+            let rowID: Int64 = row[0]
+            if book.isClaimed(rowID) { continue }
+            guard let size = UInt32(exactly: row[3] as Int64) else {
+                throw StoreError.unavailable("message row \(rowID) is malformed")
+            }
+            guard !budget.isExhausted, budget.admit(contentSize: size) else { break }
+            picked.append(try envelope(from: row))
+        }
+        return picked
     }
 
     /// Opens the content of a message held by `claim`, streamed from its file.
@@ -129,16 +148,40 @@ public final class SQLiteMessageStore: MessageStore {
         guard !held.isEmpty else { return }
         let rowIDs = held.map(\.rowID)
         _ = try await SQLiteErrors.mapping { try await batcher.submit(.delete(rowIDs)) }
-        book.close(claim.token)
+        book.acknowledged(claim.token)
         await blobs.remove(held.compactMap(\.blobName).map(blobs.blobPath))
     }
 
-    /// Claims live in memory until acknowledged or released: nothing to renew.
-    public func renew(_ claim: MessageClaim) {}
+    /// Claims live in memory until acknowledged or released: renewing only checks that
+    /// `claim` still holds its messages.
+    ///
+    /// - Throws: `StoreError.notFound` when it was released or acknowledged.
+    public func renew(_ claim: MessageClaim) throws {
+        guard !claim.messages.isEmpty, !book.isOpen(claim.token) else { return }
+        throw StoreError.notFound("claim \(claim.token) (released or acknowledged)")
+    }
 
     /// Gives the messages of `claim` back to their inbox.
     public func release(_ claim: MessageClaim) async throws {
-        book.close(claim.token)
+        book.release(claim.token)
+    }
+
+    /// Makes the next message's id `next` (when it is above every id used so far), for tests
+    /// of ids past 2^32.
+    func continueIDs(at next: Int64) async throws {
+        try await SQLiteErrors.mapping {
+            try await pool.write { db in
+                try db.execute(sql: "DELETE FROM sqlite_sequence WHERE name = 'messages'")
+                try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)", arguments: [next - 1])
+            }
+        }
+    }
+
+    /// How many messages are stored, claimed or not, for tests.
+    public func storedMessages() async throws -> Int {
+        try await SQLiteErrors.mapping {
+            try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM messages") ?? 0 }
+        }
     }
 
     /// Removes part files of interrupted uploads and blob files no row refers to. Uploads in
@@ -175,7 +218,7 @@ public final class SQLiteMessageStore: MessageStore {
     /// Inserts a message through group commit and returns its id.
     func insert(_ message: NewMessage) async throws -> MessageID {
         let rowID = try await SQLiteErrors.mapping { try await batcher.submit(.insert(message)) }
-        return MessageID(UInt32(truncatingIfNeeded: rowID))
+        return MessageID(UInt64(bitPattern: rowID))
     }
 
     /// Inserts a message whose content is the sealed blob `name`; unlinks the file when the
@@ -226,20 +269,21 @@ public final class SQLiteMessageStore: MessageStore {
         }
     }
 
+    /// Decodes a row of `SELECT id, sender, kind, content_size, content, blob`.
     private static func envelope(from row: Row) throws -> (Envelope, SQLiteClaimBook.Held) {
-        let rowID: Int64 = row["id"]
-        let senderBytes: Data = row["sender"]
-        let kindCode: Int64 = row["kind"]
-        let size: Int64 = row["content_size"]
+        let rowID: Int64 = row[0]
+        let senderBytes: Data = row[1]
+        let kindCode: Int64 = row[2]
+        let size: Int64 = row[3]
         guard let sender = ClientID(bytes: senderBytes),
               let kind = MessageKind(rawValue: UInt8(truncatingIfNeeded: kindCode)),
               let contentSize = UInt32(exactly: size) else {
             throw StoreError.unavailable("message row \(rowID) is malformed")
         }
-        let blob: String? = row["blob"]
-        let content: Data? = blob == nil ? row["content"] : nil
+        let blob: String? = row[5]
+        let content: Data? = blob == nil ? row[4] : nil
         let envelope = Envelope(
-            id: MessageID(UInt32(truncatingIfNeeded: rowID)), sender: sender, kind: kind,
+            id: MessageID(UInt64(bitPattern: rowID)), sender: sender, kind: kind,
             contentSize: contentSize, inlineContent: content.map { [UInt8]($0) })
         return (envelope, SQLiteClaimBook.Held(rowID: rowID, blobName: blob))
     }

@@ -16,14 +16,9 @@ struct SeedV2MessageSink: MessageSink {
         self.buffer = SeedV2Requests.allocator.buffer(capacity: 4096)
     }
 
-    /// The payload size of a 1004 carrying `messages`.
-    static func payloadSize(of messages: [Envelope]) -> UInt64 {
-        messages.reduce(0) { $0 + UInt64(SeedWire.messageEntryHeaderSize) + UInt64($1.contentSize) }
-    }
-
     mutating func begin(_ messages: [Envelope]) async throws {
-        // The claim budget keeps this within the 32-bit size field.
-        SeedResponse.writeHeader(.messages, payloadSize: UInt32(Self.payloadSize(of: messages)), into: &buffer)
+        // The claim budget (`SeedResponse.pullBudget`) keeps this within the 32-bit field.
+        SeedResponse.writeHeader(.messages, payloadSize: SeedResponse.messagesPayloadSize(messages), into: &buffer)
     }
 
     mutating func beginMessage(_ message: Envelope) async throws {

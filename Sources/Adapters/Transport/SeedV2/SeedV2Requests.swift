@@ -17,7 +17,7 @@ struct SeedV2Requests: Sendable {
     /// What one 1004 may carry: within its 32-bit payload size, at least one maximal
     /// message, with each message's entry head counted.
     var pullBudget: ClaimBudget {
-        ClaimBudget(maxBytes: useCases.limits.maxPullBytes, overheadPerMessage: UInt64(SeedWire.messageEntryHeaderSize))
+        SeedResponse.pullBudget(contentLimit: useCases.limits.maxPayload)
     }
 
     /// Serves a request that arrived whole, then closes the connection.

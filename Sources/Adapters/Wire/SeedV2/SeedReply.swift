@@ -94,7 +94,8 @@ public enum SeedReply {
         guard ClientID(bytes: idBytes) == recipient else {
             throw .malformedReply(request: "send message", reason: "the reply names another recipient")
         }
-        return MessageID(id)
+        // The client knows only the wire id, the stored id's low 32 bits (§8).
+        return MessageID(UInt64(id))
     }
 
     /// The head of one 1004 entry: sender (16), message id (u32 LE), type (1), size (u32 LE).
@@ -104,6 +105,6 @@ public enum SeedReply {
         let id = buffer.readInteger(endianness: .little, as: UInt32.self)!
         let type = buffer.readInteger(as: UInt8.self)!
         let size = buffer.readInteger(endianness: .little, as: UInt32.self)!
-        return PulledMessageHeader(sender: sender, id: MessageID(id), type: type, contentSize: size)
+        return PulledMessageHeader(sender: sender, id: MessageID(UInt64(id)), type: type, contentSize: size)
     }
 }

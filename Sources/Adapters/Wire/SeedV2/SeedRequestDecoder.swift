@@ -27,8 +27,9 @@ public struct SeedRequestDecoder: NIOSingleStepByteToMessageDecoder {
     ///   - maxPayload: the largest message content accepted.
     ///   - inlineLimit: contents up to this size arrive whole; larger ones stream.
     public init(maxPayload: UInt32, inlineLimit: UInt32) {
-        self.maxPayload = maxPayload
-        self.inlineLimit = min(inlineLimit, maxPayload)
+        // A content must fit one 1004 with its entry head.
+        self.maxPayload = min(maxPayload, SeedResponse.largestContent)
+        self.inlineLimit = min(inlineLimit, self.maxPayload)
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> SeedRequestPart? {

@@ -1,3 +1,4 @@
+import Application
 import Domain
 import NIOCore
 
@@ -54,14 +55,40 @@ public enum SeedResponse {
         var buffer = allocator.buffer(capacity: SeedWire.responseHeaderSize + 20)
         writeHeader(.sent, payloadSize: 20, into: &buffer)
         write(recipient, into: &buffer)
-        buffer.writeInteger(id.rawValue, endianness: .little)
+        buffer.writeInteger(wireID(id), endianness: .little)
         return buffer
+    }
+
+    /// The 4-byte id field of a 1003 or a 1004 entry: the low 32 bits of the stored id, so
+    /// past 2^32 the wire ids start again at 0 (docs/protocol-v2.md §8).
+    public static func wireID(_ id: MessageID) -> UInt32 {
+        UInt32(truncatingIfNeeded: id.rawValue)
+    }
+
+    /// The largest content a 1004 can carry: one entry head plus the content must fit the
+    /// 32-bit payload size. A content limit above it is lowered to it.
+    public static let largestContent = UInt32.max - UInt32(SeedWire.messageEntryHeaderSize)
+
+    /// What one pull may claim: entries cost their head plus their content, and one 1004
+    /// carries at most min(2^32 − 1, one largest message) bytes (docs/protocol-v2.md §4.5).
+    public static func pullBudget(contentLimit: UInt32) -> ClaimBudget {
+        let head = UInt64(SeedWire.messageEntryHeaderSize)
+        return ClaimBudget(
+            totalBytes: min(UInt64(UInt32.max), head + UInt64(min(contentLimit, largestContent))),
+            perMessageOverhead: head)
+    }
+
+    /// The payload size of the 1004 that carries `messages`: Σ (entry head + content).
+    /// A claim made with `pullBudget` always fits the 32-bit field.
+    public static func messagesPayloadSize(_ messages: [Envelope]) -> UInt32 {
+        let total = messages.reduce(UInt64(0)) { $0 + UInt64(SeedWire.messageEntryHeaderSize) + UInt64($1.contentSize) }
+        return UInt32(total)
     }
 
     /// The head of a 1004 entry: sender (16), message id (u32), type (1), size (u32).
     public static func writeEntryHeader(_ message: Envelope, into buffer: inout ByteBuffer) {
         write(message.sender, into: &buffer)
-        buffer.writeInteger(message.id.rawValue, endianness: .little)
+        buffer.writeInteger(wireID(message.id), endianness: .little)
         buffer.writeInteger(message.kind.rawValue)
         buffer.writeInteger(message.contentSize, endianness: .little)
     }
