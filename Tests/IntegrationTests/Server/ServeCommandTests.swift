@@ -31,7 +31,7 @@ struct ServeCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let port = try freePort()
         try "\(port)\n".write(to: directory.appendingPathComponent("port.info"), atomically: true, encoding: .utf8)
-        let server = try await ServerProcess.start(arguments: [], workingDirectory: directory, defaults: ["--log-level", "warning"])
+        let server = try await ServerProcess.start(arguments: [], workingDirectory: directory, defaults: ["--log-level", "warning", "--secure-port", "0"])
         #expect(server.port == port)
         #expect(server.firstLine.contains("(store: sqlite)"))
         #expect(try Reply(try await RawClient.exchange(Requests.register("defaults"), port: port)).code == 1000)

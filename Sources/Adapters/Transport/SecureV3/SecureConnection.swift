@@ -63,7 +63,7 @@ public enum SecureConnection {
         maxFrameBytes: UInt32 = V3Frame.defaultMaxLength, connectTimeout: TimeAmount = .seconds(10),
         _ body: (SecureClientSession) async throws -> Result
     ) async throws -> Result {
-        let server = "\(host):\(port)"
+        let server = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         var expected: ServerFingerprint?
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv13

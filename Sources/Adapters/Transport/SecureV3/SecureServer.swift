@@ -21,6 +21,7 @@ public final class SecureServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let listener: any Channel
     private let connections: ConnectionCount
+    private let shutDown = Atomic<Bool>(false)
 
     private init(configuration: SecureServerConfiguration, certificate: ServerCertificate, localAddress: SocketAddress,
                  group: MultiThreadedEventLoopGroup, listener: any Channel, connections: ConnectionCount) {
@@ -91,11 +92,14 @@ public final class SecureServer: Sendable {
 
     /// Stops accepting connections. Safe to call more than once.
     public func close() {
+        guard !shutDown.load(ordering: .acquiring) else { return }
         listener.close(promise: nil)
     }
 
-    /// Stops accepting, closes every session and ends the event loops' threads.
+    /// Stops accepting, closes every session and ends the event loops' threads. Safe to
+    /// call more than once.
     public func shutdown() async {
+        guard !shutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
         try? await listener.close()
         try? await group.shutdownGracefully()
     }
