@@ -73,12 +73,15 @@ public enum SecureConnection {
         switch verification {
         case .pinned(let fingerprint):
             expected = fingerprint
-            // The callback below decides; it is only called when verification is on.
+            // The callback below decides; it is only called when verification is on. No CA
+            // is consulted, so none is loaded.
             tls.certificateVerification = .noHostnameVerification
+            tls.trustRoots = .certificates([])
         case .trustOnFirstUse(let known):
             knownServers = known
             expected = try await known.fingerprint(for: server)
             tls.certificateVerification = .noHostnameVerification
+            tls.trustRoots = .certificates([])
         case .certificateAuthority(let caFile):
             tls.certificateVerification = .fullVerification
             tls.trustRoots = caFile.map { .file($0) } ?? .default
