@@ -119,6 +119,36 @@ struct SecureChannelTests {
         }
     }
 
+    @Test("a server that never answers the handshake: the client gives up after its HELLO timeout")
+    func clientHelloTimeout() async throws {
+        // A socket that listens and never accepts: the kernel completes TCP, nothing answers TLS.
+        let (fd, port) = boundLoopbackSocket()
+        defer { close(fd) }
+        #expect(port > 0)
+        #expect(listen(fd, 4) == 0)
+        let pin = ServerFingerprint(bytes: [UInt8](repeating: 1, count: 32))
+        let error = await #expect(throws: SecureConnectionError.self) {
+            try await SecureConnection.withConnection(
+                host: "127.0.0.1", port: port, verification: .pinned(pin), helloTimeout: .milliseconds(500)) { _ in 0 }
+        }
+        #expect(error.map { "\($0)" }?.contains("no TLS handshake and HELLO within 500 ms") == true)
+    }
+
+    @Test("connections beyond maxConnections are closed on accept; the count comes back down")
+    func connectionLimit() async throws {
+        let server = try await SecureTestServer.start(
+            configuration: SecureServerConfiguration(host: "127.0.0.1", port: 0, maxConnections: 1, ioThreads: 1))
+        defer { Task { await server.stop() } }
+        try await withPinnedSession(server) { session in
+            #expect(session.hello.version == 3)
+            await #expect(throws: (any Error).self) {
+                try await withPinnedSession(server) { _ in 0 }
+            }
+        }
+        #expect(try await eventually { server.server.openConnections == 0 })
+        #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
+    }
+
     @Test("TLS 1.2 is refused; so is a handshake without ALPN sealpost/3; neither gets a byte of HELLO")
     func versionAndALPN() async throws {
         let server = try await SecureTestServer.start()

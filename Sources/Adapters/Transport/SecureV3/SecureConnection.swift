@@ -56,11 +56,14 @@ public enum SecureConnection {
     /// Connects to `host:port`, verifies the server, reads HELLO and runs `body` with the
     /// session; the connection is closed (close_notify first) when `body` returns or throws.
     ///
-    /// - Parameter maxFrameBytes: the largest frame this client accepts from the server.
+    /// - Parameters:
+    ///   - maxFrameBytes: the largest frame this client accepts from the server.
+    ///   - helloTimeout: how long the TLS handshake and HELLO may take once TCP is connected.
     public static func withConnection<Result: Sendable>(
         host: String, port: Int, verification: ServerVerification,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         maxFrameBytes: UInt32 = V3Frame.defaultMaxLength, connectTimeout: TimeAmount = .seconds(10),
+        helloTimeout: TimeAmount = .seconds(10),
         _ body: (SecureClientSession) async throws -> Result
     ) async throws -> Result {
         let server = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -112,14 +115,21 @@ public enum SecureConnection {
                     return try NIOAsyncChannel<V3Frame, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
+        let underlying = channel.channel
+        let deadline = underlying.eventLoop.scheduleTask(in: helloTimeout) {
+            handshake.refuse(.noHello(server: server, reason: "no TLS handshake and HELLO within \(helloTimeout.nanoseconds / 1_000_000) ms"))
+            underlying.close(promise: nil)
+        }
         return try await channel.executeThenClose { inbound, outbound in
             var frames = inbound.makeAsyncIterator()
             let first: V3Frame?
             do {
                 first = try await frames.next()
             } catch {
+                deadline.cancel()
                 throw handshake.failure(server: server, error)
             }
+            deadline.cancel()
             guard let first else {
                 throw handshake.failure(server: server, nil)
             }

@@ -26,7 +26,9 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
 
     init(hello: V3Hello, authTimeout: TimeAmount, logger: Logger) {
         machine = SecureSessionStateMachine(hello: hello)
-        frames = NIOSingleStepByteToMessageProcessor(V3FrameDecoder(maxLength: hello.maxFrameBytes), maximumBufferSize: Int(hello.maxFrameBytes) + V3Frame.lengthSize)
+        // No buffer limit of its own: the decoder refuses a length over maxFrameBytes from its
+        // first four bytes, so at most one incomplete frame and one read wait here.
+        frames = NIOSingleStepByteToMessageProcessor(V3FrameDecoder(maxLength: hello.maxFrameBytes))
         self.authTimeout = authTimeout
         self.logger = logger
     }
