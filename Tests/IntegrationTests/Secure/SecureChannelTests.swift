@@ -276,6 +276,40 @@ struct SecureChannelTests {
         #expect(elapsed < .seconds(8))
     }
 
+    @Test("random frames and random bytes never crash the session: each ends in an answer or ERROR malformed and a close")
+    func randomInput() async throws {
+        var generator = SystemRandomNumberGenerator()
+        var machine = SecureSessionStateMachine(hello: SecureServerConfiguration().hello(nonce: [UInt8](repeating: 3, count: 32)))
+        _ = machine.handshakeCompleted(negotiatedProtocol: SecureServer.applicationProtocol)
+        for _ in 0..<5_000 {
+            var copy = machine
+            let body = ByteBuffer(bytes: (0..<Int.random(in: 0...120, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let actions = copy.received(V3Frame(type: .random(in: 0...255, using: &generator), requestID: .random(in: 0...3, using: &generator), body: body))
+            #expect((1...2).contains(actions.count))
+            if actions.count == 2 { #expect(actions.last == .close && copy.state == .closed) }
+        }
+
+        let server = try await SecureTestServer.start()
+        defer { Task { await server.stop() } }
+        for _ in 0..<20 {
+            let noise = (0..<Int.random(in: 1...300, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            try await withPinnedSession(server) { session in
+                try await session.send(raw: ByteBuffer(bytes: noise))
+                // Answers, then (for anything malformed) ERROR malformed and the end; a frame
+                // left incomplete waits for the auth timeout, so the client ends it here.
+                while let message = try await session.next() {
+                    guard case .error(_, let error) = message else { Issue.record("\(message)"); return }
+                    if error.knownCode == .malformed { #expect(try await session.next() == nil); return }
+                    if error.knownCode == nil { Issue.record("unknown code \(error.code)") }
+                    // A complete well-formed or unknown request was answered; try the rest.
+                    guard [.notAuthenticated, .unknownRequest, .unavailable].contains(error.knownCode) else { Issue.record("\(error)"); return }
+                    return
+                }
+            }
+        }
+        #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
+    }
+
     @Test("the state machine answers REGISTER and AUTHENTICATE with unavailable until accounts exist")
     func registerUnavailable() {
         var machine = SecureSessionStateMachine(hello: SecureServerConfiguration().hello(nonce: [UInt8](repeating: 1, count: 32)))
