@@ -7,10 +7,11 @@ struct SealpostCommand: AsyncParsableCommand {
         commandName: "sealpost",
         abstract: "End-to-end-encrypted store-and-forward messaging (seed protocol v2).",
         subcommands: [
-            ServeCommand.self,
+            ServeCommand.self, ServerFingerprintCommand.self,
             RegisterCommand.self, WhoAmICommand.self, ListCommand.self, KeyCommand.self,
             RequestKeyCommand.self, SendKeyCommand.self, SendCommand.self, SendFileCommand.self,
             InboxCommand.self, MenuCommand.self,
+            SecureHelloCommand.self, ForgetServerCommand.self,
             BenchCommand.self,
         ]
     )

@@ -27,6 +27,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The TCP port (0 picks a free one).")
     var port: Int?
 
+    @Option(name: .long, help: "The secure (protocol v3, TLS) server's TCP port (0 picks a free one).")
+    var securePort: Int?
+
+    @Option(name: .long, help: "Where the generated TLS certificate is kept (when tls.certificate is not set).")
+    var tlsDirectory: String?
+
     @Option(name: .long, help: "The store: memory, sqlite or postgres.")
     var store: String?
 
@@ -46,6 +52,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let port, !(0...65535).contains(port) {
             throw ValidationError("--port must be between 0 and 65535")
         }
+        if let securePort, !(0...65535).contains(securePort) {
+            throw ValidationError("--secure-port must be between 0 and 65535")
+        }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -63,29 +72,56 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "sealpost")
-        let storage = try await OpenedStorage.open(configuration.storage, limits: configuration.limits, logger: logger)
+        // The certificate first: a bad tls.* setting stops the server before it opens the store.
+        var secureServer: SecureServer?
+        if configuration.secureEnabled {
+            let certificate = try await configuration.loadCertificate()
+            for warning in certificate.warnings { logger.warning("tls: \(warning)") }
+            if case .generated(let path, true) = certificate.origin {
+                logger.notice("tls: made a self-signed certificate in \(path)")
+            }
+            var secure = configuration.secure
+            secure.host = configuration.server.host
+            secureServer = try await SecureServer.bind(configuration: secure, certificate: certificate, logger: logger)
+        }
+        let storage: OpenedStorage
+        do {
+            storage = try await OpenedStorage.open(configuration.storage, limits: configuration.limits, logger: logger)
+        } catch {
+            await secureServer?.shutdown()
+            throw error
+        }
         do {
             try await storage.messages.recover()
-            let useCases = ServerUseCases(
-                directory: storage.clients, store: storage.messages, limits: configuration.limits,
-                clock: SystemWallClock())
-            let server = try await SeedServer.bind(configuration: configuration.server, useCases: useCases, logger: logger)
-            let address = server.localAddress
-            // One line for scripts to wait on, printed once signals are handled (see the service).
-            let line = "sealpost listening on \(address.ipAddress ?? configuration.server.host):\(address.port ?? configuration.server.port) (store: \(configuration.storage.kindName))\n"
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            // Lines for scripts to wait on, printed once signals are handled (see the services):
+            // the legacy server's first, as before.
+            var lines = ""
+            if configuration.legacyEnabled {
+                let useCases = ServerUseCases(
+                    directory: storage.clients, store: storage.messages, limits: configuration.limits,
+                    clock: SystemWallClock())
+                let server = try await SeedServer.bind(configuration: configuration.server, useCases: useCases, logger: logger)
+                let address = server.localAddress
+                lines += "sealpost listening on \(address.ipAddress ?? configuration.server.host):\(address.port ?? configuration.server.port) (store: \(configuration.storage.kindName))\n"
+                services.append(.init(service: SeedServerService(server: server, logger: logger)))
+            }
+            if let secureServer {
+                let address = secureServer.localAddress
+                lines += "secure: listening on \(address.ipAddress ?? configuration.server.host):\(address.port ?? configuration.secure.port) (TLS 1.3, \(SecureServer.applicationProtocol)), fingerprint \(secureServer.certificate.fingerprint.hex)\n"
+                services.append(.init(service: SecureServerService(server: secureServer, logger: logger)))
+            }
+            services.append(.init(service: AnnouncementService(text: lines), successTerminationBehavior: .ignore))
+            services.append(.init(service: StoreHousekeepingService(store: storage.messages, interval: .seconds(60), logger: logger)))
             let group = ServiceGroup(
-                configuration: .init(
-                    services: [
-                        .init(service: SeedServerService(server: server, announcement: line, logger: logger)),
-                        .init(service: StoreHousekeepingService(store: storage.messages, interval: .seconds(60), logger: logger)),
-                    ],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger))
+                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
+            await secureServer?.shutdown()
             await storage.close()
             throw error
         }
+        await secureServer?.shutdown()
         await storage.close()
         logger.info("stopped")
     }
@@ -101,6 +137,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let host { configuration.server.host = host }
         if let port { try configuration.setPort(port, source: "--port") }
+        if let securePort { try configuration.setSecurePort(securePort, source: "--secure-port") }
+        if let tlsDirectory { configuration.tls.directory = tlsDirectory }
         if let logLevel, let level = Logger.Level(rawValue: logLevel) { configuration.logLevel = level }
         if let sqlitePath, store == nil || store == "sqlite" { configuration.storage = .sqlite(path: sqlitePath) }
         if let postgresUrl, store == nil || store == "postgres" {
@@ -117,6 +155,9 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--store postgres needs --postgres-url or a configuration file that names one")
             }
         default: break
+        }
+        guard configuration.legacyEnabled || configuration.secureEnabled else {
+            throw ValidationError("server.legacy.enabled and server.secure.enabled are both false: nothing to serve")
         }
         return configuration
     }

@@ -7,10 +7,34 @@ struct ConfigurationFile: Decodable {
         var idleTimeoutSeconds: Double?
         var requestDeadlineSeconds: Double?
         var shutdownGraceSeconds: Double?
+        var secure: Secure?
+        var legacy: Legacy?
+    }
+    /// `server.secure`: the protocol v3 server.
+    struct Secure: Decodable {
+        var enabled: Bool?
+        var port: Int?
+        var authTimeoutSeconds: Int?
+        var idleTimeoutSeconds: Int?
+        var maxInFlight: Int?
+        var deliveryWindow: Int?
+        var maxConnections: Int?
+    }
+    /// `server.legacy`: the protocol v2 server.
+    struct Legacy: Decodable {
+        var enabled: Bool?
+    }
+    /// `tls`: the secure server's certificate.
+    struct TLS: Decodable {
+        var certificate: String?
+        var privateKey: String?
+        var directory: String?
     }
     struct Limits: Decodable {
         var maxPayloadBytes: UInt64?
         var inlineContentBytes: UInt64?
+        var maxFrameBytes: UInt64?
+        var maxEnvelopeBytes: UInt64?
     }
     struct Storage: Decodable {
         struct SQLite: Decodable { var path: String? }
@@ -35,4 +59,5 @@ struct ConfigurationFile: Decodable {
     var limits: Limits?
     var storage: Storage?
     var logging: Logging?
+    var tls: TLS?
 }

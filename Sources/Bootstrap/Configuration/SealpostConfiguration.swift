@@ -26,6 +26,12 @@ struct SealpostConfiguration: Hashable, Sendable {
     var limits = ServerLimits()
     var storage = StorageConfiguration.sqlite(path: "sealpost.db")
     var logLevel = Logger.Level.info
+    /// The protocol v2 server on `server.port`; `server.legacy.enabled: false` turns it off.
+    var legacyEnabled = true
+    /// The protocol v3 server (its host is `server.host`).
+    var secure = SecureServerConfiguration()
+    var secureEnabled = true
+    var tls = TLSFiles()
 
     /// Reads a JSON configuration file (see `config/`) over `base`: keys left out keep
     /// the values of `base`.
@@ -73,6 +79,8 @@ struct SealpostConfiguration: Hashable, Sendable {
                 guard value > 0 else { throw ConfigurationError("\(source): server.requestDeadlineSeconds must be positive") }
                 self.server.requestDeadlineSeconds = value
             }
+            if let enabled = server.legacy?.enabled { legacyEnabled = enabled }
+            if let secure = server.secure { try apply(secure, source: source) }
         }
         if let limits = file.limits {
             let payload = limits.maxPayloadBytes ?? UInt64(self.limits.maxPayload)
@@ -85,6 +93,24 @@ struct SealpostConfiguration: Hashable, Sendable {
                 throw ConfigurationError("\(source): limits.inlineContentBytes must be at most 16 MiB")
             }
             self.limits = ServerLimits(maxPayload: UInt32(payload), inlineContentLimit: UInt32(inline))
+        }
+        if let limits = file.limits {
+            let frame = try Self.range(limits.maxFrameBytes, 1024...(64 << 20), "limits.maxFrameBytes", source) ?? UInt64(secure.maxFrameBytes)
+            let envelope = try Self.range(limits.maxEnvelopeBytes, 1...(64 << 20), "limits.maxEnvelopeBytes", source) ?? UInt64(secure.maxEnvelopeBytes)
+            // A SEND carries its envelope with a recipient and lengths: 64 bytes cover them.
+            guard envelope + 64 <= frame else {
+                throw ConfigurationError("\(source): limits.maxEnvelopeBytes (\(envelope)) must be at least 64 bytes below limits.maxFrameBytes (\(frame))")
+            }
+            secure.maxFrameBytes = UInt32(frame)
+            secure.maxEnvelopeBytes = UInt32(envelope)
+        }
+        if let tls = file.tls {
+            if let path = tls.certificate { self.tls.certificate = path }
+            if let path = tls.privateKey { self.tls.privateKey = path }
+            if let path = tls.directory { self.tls.directory = path }
+            guard (self.tls.certificate == nil) == (self.tls.privateKey == nil) else {
+                throw ConfigurationError("\(source): tls.certificate and tls.privateKey go together: give both or neither")
+            }
         }
         if let storage = file.storage {
             let kind = storage.kind ?? storage.defaultKind
@@ -118,10 +144,75 @@ struct SealpostConfiguration: Hashable, Sendable {
         }
     }
 
+    private mutating func apply(_ file: ConfigurationFile.Secure, source: String) throws {
+        if let enabled = file.enabled { secureEnabled = enabled }
+        if let port = file.port { try setSecurePort(port, source: "\(source): server.secure.port") }
+        let u16 = UInt64(1)...UInt64(UInt16.max)
+        if let value = try Self.range(file.authTimeoutSeconds.map(UInt64.init(clamping:)), u16, "server.secure.authTimeoutSeconds", source) {
+            secure.authTimeoutSeconds = UInt16(value)
+        }
+        if let value = try Self.range(file.idleTimeoutSeconds.map(UInt64.init(clamping:)), u16, "server.secure.idleTimeoutSeconds", source) {
+            secure.idleTimeoutSeconds = UInt16(value)
+        }
+        if let value = try Self.range(file.maxInFlight.map(UInt64.init(clamping:)), u16, "server.secure.maxInFlight", source) {
+            secure.maxInFlight = UInt16(value)
+        }
+        if let value = try Self.range(file.deliveryWindow.map(UInt64.init(clamping:)), u16, "server.secure.deliveryWindow", source) {
+            secure.deliveryWindow = UInt16(value)
+        }
+        if let value = try Self.range(file.maxConnections.map(UInt64.init(clamping:)), 1...1_000_000, "server.secure.maxConnections", source) {
+            secure.maxConnections = Int(value)
+        }
+    }
+
+    /// `value` when it lies in `range`; a clear error naming `key` when it does not.
+    private static func range(_ value: UInt64?, _ range: ClosedRange<UInt64>, _ key: String, _ source: String) throws -> UInt64? {
+        guard let value else { return nil }
+        guard range.contains(value) else {
+            throw ConfigurationError("\(source): \(key) must be between \(range.lowerBound) and \(range.upperBound), not \(value)")
+        }
+        return value
+    }
+
+    mutating func setSecurePort(_ port: Int, source: String) throws {
+        guard (0...65535).contains(port) else { throw ConfigurationError("\(source): port \(port) is out of range") }
+        secure.port = port
+    }
+
+    /// The directory of the generated certificate: `tls.directory`, else beside the SQLite
+    /// file (`<path>.tls`), else `./sealpost-tls`.
+    var certificateDirectory: String {
+        if let directory = tls.directory { return directory }
+        if case .sqlite(let path) = storage { return path + ".tls" }
+        return "sealpost-tls"
+    }
+
+    /// The secure server's certificate: the operator's files, or the generated one (made now
+    /// if absent).
+    func loadCertificate() async throws -> ServerCertificate {
+        do {
+            if let certificate = tls.certificate, let key = tls.privateKey {
+                return try await ServerCertificate.load(certificatePath: certificate, privateKeyPath: key)
+            }
+            return try await ServerCertificate.loadOrCreate(in: certificateDirectory)
+        } catch let failure as ServerCertificate.Failure {
+            throw ConfigurationError("tls: \(failure)")
+        }
+    }
+
     mutating func setPort(_ port: Int, source: String) throws {
         guard (0...65535).contains(port) else { throw ConfigurationError("\(source): port \(port) is out of range") }
         server.port = port
     }
+}
+
+/// The secure server's certificate files (`tls.*`).
+struct TLSFiles: Hashable, Sendable {
+    /// PEM certificate (leaf first) and PEM private key; both or neither.
+    var certificate: String?
+    var privateKey: String?
+    /// Where the generated certificate is kept when no files are given.
+    var directory: String?
 }
 
 /// A configuration problem, said in one line.

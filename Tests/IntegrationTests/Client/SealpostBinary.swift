@@ -68,7 +68,7 @@ enum SealpostBinary {
     static func withServer<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["serve", "--store", "memory", "--port", "0", "--host", "127.0.0.1", "--log-level", "error"]
+        process.arguments = ["serve", "--store", "memory", "--port", "0", "--secure-port", "0", "--tls-directory", ServerProcess.tlsDirectory, "--host", "127.0.0.1", "--log-level", "error"]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

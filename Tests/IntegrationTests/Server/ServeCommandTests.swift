@@ -29,9 +29,9 @@ struct ServeCommandTests {
     func defaults() async throws {
         let directory = try TestStores.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         try "\(port)\n".write(to: directory.appendingPathComponent("port.info"), atomically: true, encoding: .utf8)
-        let server = try await ServerProcess.start(arguments: [], workingDirectory: directory, defaults: ["--log-level", "warning"])
+        let server = try await ServerProcess.start(arguments: [], workingDirectory: directory, defaults: ["--log-level", "warning", "--secure-port", "0"])
         #expect(server.port == port)
         #expect(server.firstLine.contains("(store: sqlite)"))
         #expect(try Reply(try await RawClient.exchange(Requests.register("defaults"), port: port)).code == 1000)
@@ -59,18 +59,5 @@ struct ServeCommandTests {
         }
         let (_, message) = try await ServerProcess.runToEnd(["serve", "--config", broken.path], workingDirectory: directory)
         #expect(message.contains("storage.kind"))
-    }
-
-    private func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

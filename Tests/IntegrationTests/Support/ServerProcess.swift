@@ -12,6 +12,8 @@ final class ServerProcess: @unchecked Sendable {
     let port: Int
     /// The line the server printed once it was listening.
     let firstLine: String
+    /// Every line read at start-up (`lines` of them), the first included.
+    let lines: [String]
     var pid: Int32 { process.processIdentifier }
 
     static var binary: URL {
@@ -20,16 +22,28 @@ final class ServerProcess: @unchecked Sendable {
             .appendingPathComponent(".build/debug/sealpost")
     }
 
-    private init(process: Process, port: Int, firstLine: String) {
+    private init(process: Process, port: Int, lines: [String]) {
         self.process = process
         self.port = port
-        self.firstLine = firstLine
+        self.firstLine = lines[0]
+        self.lines = lines
     }
 
-    /// Starts `sealpost serve DEFAULTS ARGUMENTS` and waits for its "listening" line.
+    /// One directory per test process for the secure server's generated certificate, so that
+    /// servers started without a working directory do not write into the package.
+    static let tlsDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("sealpost-test-tls-\(getpid())").path
+
+    /// The port in a "... listening on HOST:PORT ..." line.
+    static func port(in line: String) -> Int? {
+        line.split(separator: " ").dropFirst(3).first?.split(separator: ":").last.flatMap { Int($0) }
+    }
+
+    /// Starts `sealpost serve DEFAULTS ARGUMENTS` and waits for its "listening" line (or
+    /// `lines` lines: the secure server's follows the legacy one).
     static func start(
         arguments: [String], workingDirectory: URL? = nil,
-        defaults: [String] = ["--host", "127.0.0.1", "--port", "0", "--log-level", "warning"]
+        defaults: [String] = ["--host", "127.0.0.1", "--port", "0", "--secure-port", "0", "--tls-directory", tlsDirectory, "--log-level", "warning"],
+        lines count: Int = 1
     ) async throws -> ServerProcess {
         let process = Process()
         process.executableURL = binary
@@ -41,20 +55,23 @@ final class ServerProcess: @unchecked Sendable {
         try process.run()
         let handle = output.fileHandleForReading
         // "sealpost listening on HOST:PORT (store: KIND)"
-        let text = try await offPool { () throws -> String in
-            var line = Data()
-            while !line.contains(UInt8(ascii: "\n")) {
-                let byte = handle.readData(ofLength: 1)
-                if byte.isEmpty { throw TestSetupError("server exited before listening") }
-                line.append(byte)
+        let lines = try await offPool { () throws -> [String] in
+            var lines: [String] = []
+            while lines.count < count {
+                var line = Data()
+                while !line.contains(UInt8(ascii: "\n")) {
+                    let byte = handle.readData(ofLength: 1)
+                    if byte.isEmpty { throw TestSetupError("server exited before listening") }
+                    line.append(byte)
+                }
+                lines.append(String(decoding: line, as: UTF8.self))
             }
-            return String(decoding: line, as: UTF8.self)
+            return lines
         }
-        guard let portText = text.split(separator: " ").dropFirst(3).first?.split(separator: ":").last,
-              let port = Int(portText) else {
-            throw TestSetupError("unexpected first line: \(text)")
+        guard let port = port(in: lines[0]) else {
+            throw TestSetupError("unexpected first line: \(lines[0])")
         }
-        return ServerProcess(process: process, port: port, firstLine: text)
+        return ServerProcess(process: process, port: port, lines: lines)
     }
 
     /// SIGKILL: no chance to flush anything.
