@@ -10,6 +10,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sealpost", targets: ["Bootstrap"]),
+        // The protocol v2 codec alone, for the fuzzers in Fuzz/ (which depend on this
+        // package by path and build this very target, instrumented).
+        .library(name: "SeedWire", targets: ["SeedWire", "Domain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -23,16 +26,23 @@ let package = Package(
         .target(name: "Domain", swiftSettings: strict),
         // Use cases and the ports they drive. Depends on Domain only.
         .target(name: "Application", dependencies: ["Domain"], swiftSettings: strict),
+        // The protocol v2 codec: the one request encoder, request decoder, reply encoder
+        // and reply parser. Depends on Domain and NIOCore only.
+        .target(
+            name: "SeedWire",
+            dependencies: ["Domain", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         // System libraries reached through module maps.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // epoll and eventfd for the server's TCP transport (Linux headers, no library).
         .systemLibrary(name: "CLinuxNet"),
-        // Technology: wire codec, TCP transport, stores, crypto.
+        // Technology: TCP transport, stores, crypto.
         .target(
             name: "Adapters",
             dependencies: [
-                "Domain", "Application", "CLibPQ", "COpenSSL", "CLinuxNet",
+                "Domain", "Application", "SeedWire", "CLibPQ", "COpenSSL", "CLinuxNet",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -45,7 +55,7 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
-                "Domain", "Application", "Adapters",
+                "Domain", "Application", "Adapters", "SeedWire",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
@@ -66,7 +76,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Domain", "Application", "Adapters",
+                "Domain", "Application", "Adapters", "SeedWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

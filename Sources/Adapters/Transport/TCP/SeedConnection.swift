@@ -2,6 +2,7 @@ import Application
 import Domain
 import Logging
 import NIOCore
+import SeedWire
 
 /// Serves the one request of one connection: run the use case, reply, close.
 ///
