@@ -84,7 +84,7 @@ struct BenchFile {
         while remaining > 0 {
             let raw = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<SeedWire.messageEntryHeaderSize])
             try download.readExactly(into: raw)
-            let entry = SeedReply.Entry(bytes: UnsafeRawBufferPointer(raw))
+            let entry = PulledMessageHeader(bytes: UnsafeRawBufferPointer(raw))
             let length = Int(entry.contentSize)
             var digest: UInt64 = 0xcbf2_9ce4_8422_2325
             var bodyLeft = length

@@ -1,10 +1,11 @@
+import Domain
 import NIOCore
 
 /// Takes the entries of a 1004 reply while they stream in: for each entry `begin`, then
 /// `content` zero or more times, then `end` exactly once. Used from one task at a time.
 public protocol SeedPullSink: AnyObject {
     /// An entry starts.
-    func begin(_ entry: SeedReply.Entry) async
+    func begin(_ header: PulledMessageHeader) async
     /// The next piece of the current entry's content.
     func content(_ chunk: [UInt8]) async
     /// The current entry is over: whole when `error` is `nil`, otherwise cut short or
@@ -41,7 +42,7 @@ public struct SeedPullReader {
                 throw error
             }
             var left = UInt64(entry.contentSize)
-            do {
+            do throws(SeedReplyError) {
                 while left > 0 {
                     let chunk = try await reader.next(upTo: Int(min(left, UInt64(Self.chunkSize))), what: "message \(entry.id)")
                     left -= UInt64(chunk.readableBytes)

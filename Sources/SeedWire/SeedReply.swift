@@ -35,46 +35,6 @@ public enum SeedReply {
         }
     }
 
-    /// The head of one 1004 entry: sender (16), message id (u32 LE), type (1), content
-    /// size (u32 LE) (docs/protocol-v2.md §4.5).
-    public struct Entry: Hashable, Sendable {
-        public let sender: ClientID
-        public let id: MessageID
-        /// The raw type byte (the parser does not judge it).
-        public let type: UInt8
-        public let contentSize: UInt32
-
-        public init(sender: ClientID, id: MessageID, type: UInt8, contentSize: UInt32) {
-            self.sender = sender
-            self.id = id
-            self.type = type
-            self.contentSize = contentSize
-        }
-
-        /// Decodes the first 25 bytes of `bytes`.
-        ///
-        /// - Precondition: `bytes` holds at least 25 bytes.
-        public init(bytes: UnsafeRawBufferPointer) {
-            precondition(bytes.count >= SeedWire.messageEntryHeaderSize, "a 1004 entry head is 25 bytes")
-            self.init(
-                sender: SeedReply.clientID(bytes, at: 0),
-                id: MessageID(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self))),
-                type: bytes[20],
-                contentSize: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 21, as: UInt32.self)))
-        }
-    }
-
-    /// One entry of a 1001 reply.
-    public struct Client: Hashable, Sendable {
-        public let id: ClientID
-        public let name: ClientName
-
-        public init(id: ClientID, name: ClientName) {
-            self.id = id
-            self.name = name
-        }
-    }
-
     /// Decodes a head from the first 7 readable bytes of `buffer` and consumes them, or
     /// returns `nil` (consuming nothing) when fewer wait.
     public static func head(_ buffer: inout ByteBuffer) -> Head? {
@@ -83,8 +43,8 @@ public enum SeedReply {
 
     /// Decodes the head of one 1004 entry and consumes its 25 bytes, or returns `nil`
     /// (consuming nothing) when fewer wait.
-    public static func entry(_ buffer: inout ByteBuffer) -> Entry? {
-        read(SeedWire.messageEntryHeaderSize, from: &buffer, Entry.init(bytes:))
+    public static func entry(_ buffer: inout ByteBuffer) -> PulledMessageHeader? {
+        read(SeedWire.messageEntryHeaderSize, from: &buffer, PulledMessageHeader.init(bytes:))
     }
 
     /// Checks a head against the success code `expected` and the size `limit`.
@@ -111,19 +71,19 @@ public enum SeedReply {
     }
 
     /// 1001: id (16) + name field (255) per client.
-    public static func clients(_ payload: ByteBuffer) throws(SeedReplyError) -> [Client] {
+    public static func clients(_ payload: ByteBuffer) throws(SeedReplyError) -> [ClientSummary] {
         let entry = ClientID.byteCount + ClientName.fieldSize
         guard payload.readableBytes % entry == 0 else {
             throw .malformed(reason: "\(payload.readableBytes) bytes is not a whole number of \(entry)-byte entries")
         }
         var buffer = payload
-        var out: [Client] = []
+        var out: [ClientSummary] = []
         while buffer.readableBytes > 0 {
             let index = out.count
             let idBytes = buffer.readBytes(length: ClientID.byteCount)!
             let field = buffer.readBytes(length: ClientName.fieldSize)!
             do {
-                out.append(Client(id: ClientID(bytes: idBytes)!, name: try ClientName(field: field)))
+                out.append(ClientSummary(id: ClientID(bytes: idBytes)!, name: try ClientName(field: field)))
             } catch {
                 throw .malformed(reason: "entry \(index + 1): \(error)")
             }
@@ -162,13 +122,13 @@ public enum SeedReply {
     ///
     /// - Throws: `.malformed` when an entry is cut short or bytes stray after the last.
     public static func messages(
-        _ payload: UnsafeRawBufferPointer, _ body: (Entry, UnsafeRawBufferPointer) -> Void
+        _ payload: UnsafeRawBufferPointer, _ body: (PulledMessageHeader, UnsafeRawBufferPointer) -> Void
     ) throws(SeedReplyError) {
         var offset = 0
         while offset < payload.count {
             let left = payload.count - offset
             guard left >= SeedWire.messageEntryHeaderSize else { throw strayBytes(UInt64(left)) }
-            let entry = Entry(bytes: UnsafeRawBufferPointer(rebasing: payload[offset...]))
+            let entry = PulledMessageHeader(bytes: UnsafeRawBufferPointer(rebasing: payload[offset...]))
             offset += SeedWire.messageEntryHeaderSize
             if let overrun = overrun(entry, remaining: UInt64(payload.count - offset)) { throw overrun }
             let end = offset + Int(entry.contentSize)
@@ -178,8 +138,8 @@ public enum SeedReply {
     }
 
     /// 1004 held whole, as a list.
-    public static func messages(_ payload: [UInt8]) throws(SeedReplyError) -> [(entry: Entry, content: [UInt8])] {
-        var out: [(entry: Entry, content: [UInt8])] = []
+    public static func messages(_ payload: [UInt8]) throws(SeedReplyError) -> [(header: PulledMessageHeader, content: [UInt8])] {
+        var out: [(header: PulledMessageHeader, content: [UInt8])] = []
         var failure: SeedReplyError?
         payload.withUnsafeBytes { raw in
             do throws(SeedReplyError) {
@@ -199,7 +159,7 @@ public enum SeedReply {
 
     /// The error for an entry whose content would run past the `remaining` payload bytes,
     /// or `nil` when it fits.
-    static func overrun(_ entry: Entry, remaining: UInt64) -> SeedReplyError? {
+    static func overrun(_ entry: PulledMessageHeader, remaining: UInt64) -> SeedReplyError? {
         guard UInt64(entry.contentSize) > remaining else { return nil }
         return .malformed(reason: "message \(entry.id) declares \(entry.contentSize) bytes but only \(remaining) remain in the reply")
     }
@@ -217,5 +177,21 @@ public enum SeedReply {
         let value = buffer.withUnsafeReadableBytes { decode(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
         buffer.moveReaderIndex(forwardBy: count)
         return value
+    }
+}
+
+extension PulledMessageHeader {
+    /// Decodes the 25-byte head of a 1004 entry (docs/protocol-v2.md §4.5) from the first
+    /// bytes of `bytes`: sender (16), message id (u32 LE), type (1), content size (u32 LE).
+    /// The type byte is not judged.
+    ///
+    /// - Precondition: `bytes` holds at least 25 bytes.
+    public init(bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count >= SeedWire.messageEntryHeaderSize, "a 1004 entry head is 25 bytes")
+        self.init(
+            sender: SeedReply.clientID(bytes, at: 0),
+            id: MessageID(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self))),
+            type: bytes[20],
+            contentSize: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 21, as: UInt32.self)))
     }
 }

@@ -111,14 +111,14 @@ enum Failure: Error, Equatable {
 /// What a non-pull exchange yields.
 enum Parsed: Equatable {
     case registered(ClientID)
-    case clients([SeedReply.Client])
+    case clients([ClientSummary])
     case publicKey(PublicKey)
     case sent(MessageID)
 }
 
 /// One pulled message as the receiver saw it (or the model predicts it).
 struct Pulled: Equatable {
-    var header: SeedReply.Entry
+    var header: PulledMessageHeader
     var content: [UInt8] = []
     var end: Failure??
 }
@@ -220,7 +220,7 @@ final class CheckingReceiver: SeedPullSink {
     var messages: [Pulled] = []
     var current: Pulled?
 
-    func begin(_ header: SeedReply.Entry) async {
+    func begin(_ header: PulledMessageHeader) async {
         precondition(current == nil, "begin before the previous message ended")
         current = Pulled(header: header)
     }
@@ -289,10 +289,10 @@ struct Model {
             return .success(.registered(ClientID(bytes: payload)!))
         case .listClients:
             guard size % 271 == 0 else { return .failure(.malformed) }
-            var clients: [SeedReply.Client] = []
+            var clients: [ClientSummary] = []
             for start in stride(from: 0, to: size, by: 271) {
                 guard let name = try? ClientName(field: payload[start + 16..<start + 271]) else { return .failure(.malformed) }
-                clients.append(SeedReply.Client(id: ClientID(bytes: payload[start..<start + 16])!, name: name))
+                clients.append(ClientSummary(id: ClientID(bytes: payload[start..<start + 16])!, name: name))
             }
             return .success(.clients(clients))
         case .publicKey:
@@ -318,7 +318,7 @@ struct Model {
         while remaining > 0 {
             guard remaining >= 25 else { return (messages, .malformed) }
             guard reply.count - offset >= 25 else { return (messages, cut) }
-            let header = SeedReply.Entry(
+            let header = PulledMessageHeader(
                 sender: ClientID(bytes: reply[offset..<offset + 16])!, id: MessageID(u32(at: offset + 16)),
                 type: reply[offset + 20], contentSize: u32(at: offset + 21))
             offset += 25

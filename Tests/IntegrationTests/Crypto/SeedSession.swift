@@ -44,7 +44,7 @@ struct SeedSession {
         guard reply.version == 2, reply.code == SeedResponseCode.messages.rawValue else {
             throw FixtureError("connection \(seq) is not a 1004 reply")
         }
-        return try SeedReply.messages(reply.payload).map { Message(peer: $0.entry.sender.bytes, type: $0.entry.type, content: $0.content) }
+        return try SeedReply.messages(reply.payload).map { Message(peer: $0.header.sender.bytes, type: $0.header.type, content: $0.content) }
     }
 
     /// The message of a 103 request, read by the server's decoder.

@@ -54,7 +54,7 @@ struct Reply: Equatable {
 
     /// Entries of a 1004 reply (none when the payload is malformed).
     var messages: [(from: ClientID, id: UInt32, type: UInt8, content: [UInt8])] {
-        ((try? SeedReply.messages(payload)) ?? []).map { ($0.entry.sender, $0.entry.id.rawValue, $0.entry.type, $0.content) }
+        ((try? SeedReply.messages(payload)) ?? []).map { ($0.header.sender, $0.header.id.rawValue, $0.header.type, $0.content) }
     }
 }
 

@@ -1,4 +1,5 @@
 import Application
+import Domain
 import SeedWire
 
 extension ClientError {
@@ -13,13 +14,6 @@ extension ClientError {
     }
 }
 
-extension PulledMessageHeader {
-    /// The codec's 1004 entry head as the client's inbox takes it.
-    init(_ entry: SeedReply.Entry) {
-        self.init(sender: entry.sender, id: entry.id, type: entry.type, contentSize: entry.contentSize)
-    }
-}
-
 /// Hands a pull's entries to the client's `PulledMessageReceiver`, errors named after
 /// `request`.
 final class PulledMessageSink: SeedPullSink {
@@ -31,8 +25,8 @@ final class PulledMessageSink: SeedPullSink {
         self.request = request
     }
 
-    func begin(_ entry: SeedReply.Entry) async {
-        await receiver.begin(PulledMessageHeader(entry))
+    func begin(_ header: PulledMessageHeader) async {
+        await receiver.begin(header)
     }
 
     func content(_ chunk: [UInt8]) async {

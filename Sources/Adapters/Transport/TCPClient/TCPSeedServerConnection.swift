@@ -42,7 +42,7 @@ public struct TCPSeedServerConnection: SeedServerConnection {
 
     public func listClients(requester: ClientID) async throws -> [ClientSummary] {
         try await exchange("list clients", SeedClientRequest.listClients(requester: requester), expecting: .clients) {
-            try SeedReply.clients($0).map { ClientSummary(id: $0.id, name: $0.name) }
+            try SeedReply.clients($0)
         }
     }
 
