@@ -10,6 +10,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sealpost", targets: ["Bootstrap"]),
+        // The protocol v2 codec alone, for the fuzzers in Fuzz/ (which depend on this
+        // package by path and build this very target, instrumented).
+        .library(name: "SeedWire", targets: ["SeedWire", "Domain"]),
+        // The protocol v3 codec alone, for the v3 fuzzer.
+        .library(name: "SealpostWire", targets: ["SealpostWire", "Domain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -26,6 +31,13 @@ let package = Package(
         .target(name: "Domain", swiftSettings: strict),
         // Use cases and the ports they drive. Depends on Domain only.
         .target(name: "Application", dependencies: ["Domain"], swiftSettings: strict),
+        // The protocol v2 codec: the one request encoder, request decoder, reply encoder
+        // and reply parser. Depends on Domain and NIOCore only.
+        .target(
+            name: "SeedWire",
+            dependencies: ["Domain", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         // The protocol v3 codec (docs/protocol-v3.md): frames, requests, server messages,
         // and the bytes each signature signs. Depends on Domain and NIOCore only.
         .target(
@@ -38,11 +50,11 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // epoll and eventfd for the server's TCP transport (Linux headers, no library).
         .systemLibrary(name: "CLinuxNet"),
-        // Technology: wire codec, TCP transport, stores, crypto.
+        // Technology: TCP transport, stores, crypto.
         .target(
             name: "Adapters",
             dependencies: [
-                "Domain", "Application", "SealpostWire", "CLibPQ", "COpenSSL", "CLinuxNet",
+                "Domain", "Application", "SeedWire", "SealpostWire", "CLibPQ", "COpenSSL", "CLinuxNet",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -57,7 +69,7 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
-                "Domain", "Application", "Adapters",
+                "Domain", "Application", "Adapters", "SeedWire",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
@@ -66,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "Bootstrap",
             dependencies: [
-                "Domain", "Application", "Adapters", "Bench",
+                "Domain", "Application", "Adapters", "Bench", "SeedWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -80,7 +92,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Domain", "Application", "Adapters", "SealpostWire",
+                "Domain", "Application", "Adapters", "SeedWire", "SealpostWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

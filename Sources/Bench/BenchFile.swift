@@ -1,4 +1,7 @@
 import Adapters
+import Domain
+import NIOCore
+import SeedWire
 
 /// The file case of `sealpost bench`: one file message (type 4) of M MiB goes up from the
 /// first client to the second and comes back in a pull, streamed both ways in 1 MiB
@@ -44,7 +47,7 @@ struct BenchFile {
         digest = hash
     }
 
-    func run(from sender: [UInt8], to recipient: [UInt8]) throws -> Outcome {
+    func run(from sender: ClientID, to recipient: ClientID) throws -> Outcome {
         let size = mebibytes << 20
         precondition(size % 8 == 0)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 8)
@@ -52,11 +55,7 @@ struct BenchFile {
 
         // Up: 103 with a type-4 content of `size` bytes.
         let upStart = benchMicros()
-        var head: [UInt8] = []
-        BlockingSeedSocket.appendRequestHeader(to: &head, clientID: sender, version: version, code: 103, payloadSize: UInt32(21 + size))
-        head += recipient
-        head.append(4)
-        BlockingSeedSocket.appendLittleEndian(UInt32(size), to: &head)
+        let head = SeedClientRequest.sendHead(type: MessageKind.file.rawValue, contentSize: UInt32(size), to: recipient, from: sender, version: version)
         var pattern = Pattern()
         var sentDigest: UInt64 = 0xcbf2_9ce4_8422_2325
         let upload = try BlockingSeedSocket(connectingTo: address, timeoutSeconds: 600)
@@ -76,18 +75,17 @@ struct BenchFile {
         // Down: the recipient pulls; every entry is read in pieces, the file's digested.
         let downStart = benchMicros()
         let download = try BlockingSeedSocket(connectingTo: address, timeoutSeconds: 600)
-        var pull: [UInt8] = []
-        BlockingSeedSocket.appendRequestHeader(to: &pull, clientID: recipient, version: version, code: 104, payloadSize: 0)
-        try download.write(pull)
-        let (downCode, total) = try download.readResponseHeader()
-        var remaining = Int(total)
+        try download.write(SeedClientRequest.pull(requester: recipient, version: version))
+        let pulled = try download.readResponseHeader()
+        let downCode = pulled.code
+        var remaining = Int(pulled.payloadSize)
         var receivedDigest: UInt64?
         var entries = 0
         while remaining > 0 {
-            let entry = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<25])
-            try download.readExactly(into: entry)
-            let type = entry[20]
-            let length = Int(entry.loadUnaligned(fromByteOffset: 21, as: UInt32.self).littleEndian)
+            let raw = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<SeedWire.messageEntryHeaderSize])
+            try download.readExactly(into: raw)
+            let entry = PulledMessageHeader(bytes: UnsafeRawBufferPointer(raw))
+            let length = Int(entry.contentSize)
             var digest: UInt64 = 0xcbf2_9ce4_8422_2325
             var bodyLeft = length
             while bodyLeft > 0 {
@@ -96,12 +94,12 @@ struct BenchFile {
                 Self.absorb(UnsafeRawBufferPointer(piece), into: &digest)
                 bodyLeft -= piece.count
             }
-            if type == 4, length == size { receivedDigest = digest }
+            if entry.type == MessageKind.file.rawValue, length == size { receivedDigest = digest }
             entries += 1
-            remaining -= 25 + length
+            remaining -= SeedWire.messageEntryHeaderSize + length
         }
         let downloadSeconds = Double(benchMicros() - downStart) / 1e6
-        let intact = upCode == 1003 && downCode == 1004 && receivedDigest == sentDigest
+        let intact = upCode == SeedResponseCode.sent.rawValue && downCode == SeedResponseCode.messages.rawValue && receivedDigest == sentDigest
         return Outcome(
             uploadSeconds: uploadSeconds, downloadSeconds: downloadSeconds, intact: intact,
             peakRSSAfterUploadKiB: rssAfterUpload, peakRSSKiB: serverPID.flatMap(benchPeakRSSKiB),

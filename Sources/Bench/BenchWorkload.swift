@@ -1,5 +1,8 @@
 import Adapters
+import Domain
 import Foundation
+import NIOCore
+import SeedWire
 import Synchronization
 
 /// The text workload of `sealpost bench`, the same as the shared loadgen's: register N
@@ -60,35 +63,29 @@ struct BenchWorkload: Sendable {
     }
 
     /// Phase 1: registers the clients one at a time, as the loadgen does.
-    func register(tag: String) throws -> (ids: [[UInt8]], latencies: BenchLatencies) {
+    func register(tag: String) throws -> (ids: [ClientID], latencies: BenchLatencies) {
         let key = Self.bytes(hex: Self.publicKeyHex)
-        var ids: [[UInt8]] = []
+        var ids: [ClientID] = []
         var latencies: [UInt32] = []
         let start = benchMicros()
         for index in 0..<clients {
-            var request: [UInt8] = []
-            request.reserveCapacity(22 + 415)
-            BlockingSeedSocket.appendRequestHeader(to: &request, clientID: Self.zeroID, version: version, code: 100, payloadSize: 415)
-            var name = Array("sb\(tag)n\(index)".utf8)
-            name += [UInt8](repeating: 0, count: 255 - name.count)
-            request += name
-            request += key
+            let request = SeedClientRequest.register(nameBytes: Array("sb\(tag)n\(index)".utf8), publicKey: key, version: version)
             let begin = benchMicros()
             let socket = try BlockingSeedSocket(connectingTo: address)
             try socket.write(request)
             let (code, payload) = try socket.readResponse()
-            guard code == 1000, payload.count == 16 else {
+            guard code == SeedResponseCode.registered.rawValue, let id = try? SeedReply.registered(ByteBuffer(bytes: payload)) else {
                 throw BenchFailure("register \(index): code \(code), payload \(payload.count) bytes")
             }
             latencies.append(UInt32(clamping: benchMicros() - begin))
-            ids.append(payload)
+            ids.append(id)
         }
         let seconds = Double(benchMicros() - start) / 1e6
         return (ids, BenchLatencies(micros: latencies, errors: 0, seconds: seconds))
     }
 
     /// Phase 2: W workers send for `seconds`.
-    func send(ids: [[UInt8]], seed: UInt64) -> (results: [SendResult], seconds: Double) {
+    func send(ids: [ClientID], seed: UInt64) -> (results: [SendResult], seconds: Double) {
         let stop = BenchFlag()
         let start = benchMicros()
         let timer = Thread { [seconds] in
@@ -102,29 +99,25 @@ struct BenchWorkload: Sendable {
         return (results, Double(benchMicros() - start) / 1e6)
     }
 
-    private func sendLoop(worker: Int, ids: [[UInt8]], seed: UInt64, stop: BenchFlag) -> SendResult {
+    private func sendLoop(worker: Int, ids: [ClientID], seed: UInt64, stop: BenchFlag) -> SendResult {
         var random = BenchRandom(state: 0x9E37_79B9_7F4A_7C15 ^ ((UInt64(worker) + 1) &* 0x1234567) ^ seed)
         var result = SendResult()
         result.latencies.reserveCapacity(1 << 16)
         result.sent.reserveCapacity(1 << 16)
         let body = max(bodySize, 16)
-        let payloadSize = 21 + body
         // One request buffer per worker, rewritten in place for every send.
-        var request = [UInt8](repeating: 0, count: 22 + payloadSize)
-        request[16] = version
-        request[17] = 103
-        Self.store(UInt32(payloadSize), into: &request, at: 18)
-        request[22 + 16] = 3
-        Self.store(UInt32(body), into: &request, at: 22 + 17)
-        let bodyStart = 22 + 21
+        let bodyStart = SeedClientRequest.sendContentOffset
+        var request = [UInt8](repeating: 0, count: bodyStart + body)
         var sequence: UInt64 = 0
         let count = ids.count
         while !stop.isRaised {
             let from = Int(random.next() % UInt64(count))
             var to = Int(random.next() % UInt64(count))
             if to == from { to = (to + 1) % count }
-            request.replaceSubrange(0..<16, with: ids[from])
-            request.replaceSubrange(22..<38, with: ids[to])
+            request.withUnsafeMutableBytes { raw in
+                SeedClientRequest.writeSendHead(
+                    type: MessageKind.text.rawValue, contentSize: UInt32(body), to: ids[to], from: ids[from], version: version, into: raw)
+            }
             Self.store(sequence, into: &request, at: bodyStart)
             Self.store(UInt64(worker), into: &request, at: bodyStart + 8)
             for index in (bodyStart + 16)..<request.count {
@@ -138,7 +131,7 @@ struct BenchWorkload: Sendable {
                 let socket = try BlockingSeedSocket(connectingTo: address)
                 try socket.write(request)
                 let (code, payload) = try socket.readResponse()
-                if code == 1003, payload.count == 20 {
+                if code == SeedResponseCode.sent.rawValue, payload.count == 20 {
                     acknowledged = true
                 } else if result.firstError == nil {
                     result.firstError = "send: code \(code)"
@@ -157,9 +150,9 @@ struct BenchWorkload: Sendable {
     }
 
     /// Phase 3: every inbox is pulled until empty, the inboxes split among the workers.
-    func drain(ids: [[UInt8]]) -> (results: [DrainResult], seconds: Double) {
-        var index: [RawID: Int32] = [:]
-        for (position, id) in ids.enumerated() { index[RawID(id)] = Int32(position) }
+    func drain(ids: [ClientID]) -> (results: [DrainResult], seconds: Double) {
+        var index: [ClientID: Int32] = [:]
+        for (position, id) in ids.enumerated() { index[id] = Int32(position) }
         let senders = index
         let start = benchMicros()
         let results = benchRunThreads(workers) { worker in
@@ -174,9 +167,8 @@ struct BenchWorkload: Sendable {
         return (results, Double(benchMicros() - start) / 1e6)
     }
 
-    private func drainInbox(_ recipient: Int, ids: [[UInt8]], senders: [RawID: Int32], into result: inout DrainResult) {
-        var request: [UInt8] = []
-        BlockingSeedSocket.appendRequestHeader(to: &request, clientID: ids[recipient], version: version, code: 104, payloadSize: 0)
+    private func drainInbox(_ recipient: Int, ids: [ClientID], senders: [ClientID: Int32], into result: inout DrainResult) {
+        let request = SeedClientRequest.pull(requester: ids[recipient], version: version)
         while true {
             let begin = benchMicros()
             let reply: (code: UInt16, payload: [UInt8])
@@ -189,7 +181,7 @@ struct BenchWorkload: Sendable {
                 if result.firstError == nil { result.firstError = "pull: \(error)" }
                 return
             }
-            guard reply.code == 1004 else {
+            guard reply.code == SeedResponseCode.messages.rawValue else {
                 result.errors += 1
                 if result.firstError == nil { result.firstError = "pull: code \(reply.code)" }
                 return
@@ -204,24 +196,23 @@ struct BenchWorkload: Sendable {
         }
     }
 
-    /// Splits a 1004 payload into messages; false when it is malformed.
-    static func parse(_ payload: [UInt8], recipient: Int32, senders: [RawID: Int32], into delivered: inout [Delivered]) -> Bool {
-        var offset = 0
-        while offset < payload.count {
-            guard offset + 25 <= payload.count else { return false }
-            let sender = senders[RawID(payload[offset..<offset + 16])] ?? -1
-            let type = payload[offset + 20]
-            let length = Int(load32(payload, at: offset + 21))
-            offset += 25
-            guard offset + length <= payload.count else { return false }
-            let body = payload[offset..<offset + length]
-            let sequence = length >= 16 ? load64(payload, at: offset) : UInt64.max
-            let worker = length >= 16 ? load64(payload, at: offset + 8) : UInt64.max
-            delivered.append(Delivered(
-                recipient: recipient, sender: sender, type: type, worker: worker, sequence: sequence, hash: benchFNV(body)))
-            offset += length
+    /// Splits a 1004 payload into messages with the codec; false when it is malformed.
+    static func parse(_ payload: [UInt8], recipient: Int32, senders: [ClientID: Int32], into delivered: inout [Delivered]) -> Bool {
+        payload.withUnsafeBytes { raw in
+            do {
+                try SeedReply.messages(raw) { entry, body in
+                    let marked = body.count >= 16
+                    delivered.append(Delivered(
+                        recipient: recipient, sender: senders[entry.sender] ?? -1, type: entry.type,
+                        worker: marked ? UInt64(littleEndian: body.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) : .max,
+                        sequence: marked ? UInt64(littleEndian: body.loadUnaligned(as: UInt64.self)) : .max,
+                        hash: benchFNV(body)))
+                }
+                return true
+            } catch {
+                return false
+            }
         }
-        return true
     }
 
     /// Matches every delivered message to its send by the (worker, sequence) it carries.
@@ -257,8 +248,6 @@ struct BenchWorkload: Sendable {
         return verdict
     }
 
-    static let zeroID = [UInt8](repeating: 0, count: 16)
-
     static func bytes(hex: String) -> [UInt8] {
         let digits = Array(hex.utf8)
         return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0...$0 + 1], as: UTF8.self), radix: 16)! }
@@ -268,29 +257,6 @@ struct BenchWorkload: Sendable {
         for index in 0..<MemoryLayout<T>.size {
             bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index))
         }
-    }
-
-    static func load32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
-        (0..<4).reduce(0) { $0 | UInt32(bytes[offset + $1]) << (8 * $1) }
-    }
-
-    static func load64(_ bytes: [UInt8], at offset: Int) -> UInt64 {
-        (0..<8).reduce(0) { $0 | UInt64(bytes[offset + $1]) << (8 * $1) }
-    }
-}
-
-/// A 16-byte client id as two words, for hashing.
-struct RawID: Hashable, Sendable {
-    let high: UInt64
-    let low: UInt64
-
-    init<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
-        var high: UInt64 = 0, low: UInt64 = 0
-        for (index, byte) in bytes.enumerated() {
-            if index < 8 { high = high << 8 | UInt64(byte) } else { low = low << 8 | UInt64(byte) }
-        }
-        self.high = high
-        self.low = low
     }
 }
 
@@ -305,4 +271,11 @@ final class BenchFlag: Sendable {
 struct BenchFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+extension BlockingSeedSocket {
+    /// Writes a request the codec built.
+    func write(_ request: ByteBuffer) throws {
+        try request.withUnsafeReadableBytes { (raw) in try write(raw) }
+    }
 }

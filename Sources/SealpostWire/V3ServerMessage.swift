@@ -120,6 +120,10 @@ public enum V3ServerMessage: Hashable, Sendable {
             if V3ServerFrameType.ignorable.contains(frame.type) { return .ignored(type: frame.type) }
             throw V3WireError.unknownFrameType(frame.type)
         }
+        if type == .hello || type == .delivery || type == .notice, frame.requestID != 0 {
+            // These answer no request (§3): a request id here is a malformed frame.
+            throw V3WireError.invalidField("a \(type) frame carries request id 0, not \(frame.requestID)")
+        }
         var reader = V3BodyReader(frame.body)
         let message: V3ServerMessage
         switch type {

@@ -1,8 +1,7 @@
-import Application
 import Dispatch
 import Domain
 import NIOCore
-@testable import SeedWire
+import SeedWire
 
 // libFuzzer target for the client's reply parsing, driven the way the client transport
 // drives it: `SeedReplyReader` over a connection's inbound stream (here a testing stream
@@ -22,7 +21,7 @@ import NIOCore
 // of the parser; the parser's result must match it: the same value or the same kind of
 // error, and for a pull the same messages with the same contents in the same order.
 // Besides that, a violation of these traps immediately:
-// - only `ClientError` is thrown, and it names the request;
+// - only `SeedReplyError` is thrown;
 // - a payload is exactly its declared size and never declared beyond the limit;
 // - a pulled message gets `begin`, `content`..., `end` in that order, never more content
 //   bytes than its header declares, in pieces of at most `SeedPullReader.chunkSize`.
@@ -95,9 +94,18 @@ enum Path: Int, CaseIterable {
     }
 }
 
-/// The error kinds the client reports for a reply.
+/// The error kinds the codec reports for a reply.
 enum Failure: Error, Equatable {
     case server, malformed, tooLarge(size: UInt64, limit: UInt64), transport
+
+    init(_ error: SeedReplyError) {
+        switch error {
+        case .failure: self = .server
+        case .malformed: self = .malformed
+        case .tooLarge(let size, let limit): self = .tooLarge(size: size, limit: limit)
+        case .connection: self = .transport
+        }
+    }
 }
 
 /// What a non-pull exchange yields.
@@ -151,14 +159,14 @@ struct FuzzInput: Sendable {
         let (stream, source) = NIOAsyncChannelInboundStream<ByteBuffer>.makeTestingStream()
         for piece in pieces { source.yield(piece) }
         source.finish(throwing: failsAtEnd ? ConnectionReset() : nil)
-        var reader = SeedReplyReader(stream, request: path.request)
+        var reader = SeedReplyReader(stream)
         let model = Model(input: self)
         if path == .pull {
             let receiver = CheckingReceiver()
             var outcome: Failure?
             do {
                 let head = try await reader.head()
-                try SeedReply.check(head, expected: .messages, request: path.request, limit: limit)
+                try SeedReply.check(head, expected: .messages, limit: limit)
                 precondition(UInt64(head.payloadSize) <= limit, "a pull beyond the limit was accepted")
                 var pull = SeedPullReader(reader: reader, payloadSize: UInt64(head.payloadSize))
                 try await pull.deliver(to: receiver)
@@ -189,7 +197,7 @@ struct FuzzInput: Sendable {
         }
     }
 
-    func parse(_ payload: ByteBuffer) throws(ClientError) -> Parsed {
+    func parse(_ payload: ByteBuffer) throws(SeedReplyError) -> Parsed {
         switch path {
         case .register: .registered(try SeedReply.registered(payload))
         case .listClients: .clients(try SeedReply.clients(payload))
@@ -199,31 +207,16 @@ struct FuzzInput: Sendable {
         }
     }
 
-    /// The kind of a thrown error; anything but a `ClientError` naming this request traps.
+    /// The kind of a thrown error; anything but a `SeedReplyError` traps.
     func failure(_ error: any Error) -> Failure {
-        guard let error = error as? ClientError else { preconditionFailure("not a ClientError: \(error)") }
-        switch error {
-        case .server(let request):
-            precondition(request == path.request)
-            return .server
-        case .malformedReply(let request, _):
-            precondition(request == path.request)
-            return .malformed
-        case .replyTooLarge(let request, let size, let limit):
-            precondition(request == path.request)
-            return .tooLarge(size: size, limit: limit)
-        case .transport(let request, _):
-            precondition(request == path.request)
-            return .transport
-        default:
-            preconditionFailure("unexpected ClientError: \(error)")
-        }
+        guard let error = error as? SeedReplyError else { preconditionFailure("not a SeedReplyError: \(error)") }
+        return Failure(error)
     }
 }
 
 /// Records a pull as the client's inbox sees it and traps on a broken call order or an
 /// oversized piece.
-final class CheckingReceiver: PulledMessageReceiver {
+final class CheckingReceiver: SeedPullSink {
     var messages: [Pulled] = []
     var current: Pulled?
 
@@ -240,12 +233,12 @@ final class CheckingReceiver: PulledMessageReceiver {
         current = message
     }
 
-    func end(error: ClientError?) async {
+    func end(error: SeedReplyError?) async {
         guard var message = current else { preconditionFailure("end outside a message") }
         if let error {
             switch error {
-            case .malformedReply: message.end = .some(.malformed)
-            case .transport: message.end = .some(.transport)
+            case .malformed: message.end = .some(.malformed)
+            case .connection: message.end = .some(.transport)
             default: preconditionFailure("a message ended with \(error)")
             }
         } else {
@@ -307,7 +300,7 @@ struct Model {
             return .success(.publicKey(try! PublicKey(bytes: Array(payload[16...]))))
         case .send:
             guard size == 20, ClientID(bytes: payload[0..<16]) == input.target else { return .failure(.malformed) }
-            return .success(.sent(MessageID(u32(at: 7 + 16))))
+            return .success(.sent(MessageID(UInt64(u32(at: 7 + 16)))))
         case .pull:
             preconditionFailure("a pull is modelled by pull()")
         }
@@ -326,7 +319,7 @@ struct Model {
             guard remaining >= 25 else { return (messages, .malformed) }
             guard reply.count - offset >= 25 else { return (messages, cut) }
             let header = PulledMessageHeader(
-                sender: ClientID(bytes: reply[offset..<offset + 16])!, id: MessageID(u32(at: offset + 16)),
+                sender: ClientID(bytes: reply[offset..<offset + 16])!, id: MessageID(UInt64(u32(at: offset + 16))),
                 type: reply[offset + 20], contentSize: u32(at: offset + 21))
             offset += 25
             remaining -= 25

@@ -1,6 +1,7 @@
 import Adapters
 import Application
 import Foundation
+import SeedWire
 import Logging
 
 /// Which store the server runs on: the only place the choice is made.

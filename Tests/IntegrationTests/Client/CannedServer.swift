@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import SeedWire
 import Synchronization
 
 /// A fake server for the client's tests: for each connection it reads one request (header
@@ -50,10 +51,8 @@ final class CannedServer: Sendable {
             var received: [UInt8] = []
             for try await buffer in inbound {
                 received.append(contentsOf: buffer.readableBytesView)
-                if received.count >= 22 {
-                    let size = (0..<4).reduce(0) { $0 | Int(received[18 + $1]) << (8 * $1) }
-                    if received.count >= 22 + size { break }
-                }
+                var bytes = ByteBuffer(bytes: received)
+                if let header = try? SeedRequestHeader.decode(from: &bytes), bytes.readableBytes >= Int(header.payloadSize) { break }
             }
             let request = received
             requests.withLock { $0.append(request) }

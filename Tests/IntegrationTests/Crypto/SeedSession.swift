@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import SeedWire
 
 /// `seed_session.jsonl`: every connection of a real session of the original client and server.
 struct SeedSession {
@@ -36,38 +38,23 @@ struct SeedSession {
         return connection
     }
 
-    /// The entries of a 1004 reply: version(1) code(u16) size(u32), then per message
-    /// from-id(16) msg-id(u32) type(1) size(u32) content (docs/protocol-v2.md §4.5).
+    /// The entries of a 1004 reply (docs/protocol-v2.md §4.5), read by the codec.
     func pulledMessages(_ seq: Int) throws -> [Message] {
-        let response = try connection(seq).response
-        guard response.count >= 7, response[0] == 2, Self.u16(response, 1) == 1004 else {
+        let reply = try Reply(try connection(seq).response)
+        guard reply.version == 2, reply.code == SeedResponseCode.messages.rawValue else {
             throw FixtureError("connection \(seq) is not a 1004 reply")
         }
-        guard Int(Self.u32(response, 3)) == response.count - 7 else { throw FixtureError("payload size mismatch") }
-        var messages: [Message] = []
-        var offset = 7
-        while offset < response.count {
-            guard offset + 25 <= response.count else { throw FixtureError("truncated entry") }
-            let size = Int(Self.u32(response, offset + 21))
-            let start = offset + 25
-            guard start + size <= response.count else { throw FixtureError("truncated content") }
-            messages.append(Message(
-                peer: Array(response[offset..<offset + 16]),
-                type: response[offset + 20],
-                content: Array(response[start..<start + size])
-            ))
-            offset = start + size
-        }
-        return messages
+        return try SeedReply.messages(reply.payload).map { Message(peer: $0.header.sender.bytes, type: $0.header.type, content: $0.content) }
     }
 
-    /// The message of a 103 request: header(22), then to-id(16) type(1) size(u32) content.
+    /// The message of a 103 request, read by the server's decoder.
     func sentMessage(_ seq: Int) throws -> Message {
-        let request = try connection(seq).request
-        guard request.count >= 43, request[17] == 103 else { throw FixtureError("connection \(seq) is not a 103 request") }
-        let size = Int(Self.u32(request, 39))
-        guard request.count == 43 + size else { throw FixtureError("content size mismatch") }
-        return Message(peer: Array(request[22..<38]), type: request[38], content: Array(request[43...]))
+        var decoder = SeedRequestDecoder(maxPayload: 1 << 30, inlineLimit: 1 << 30)
+        var buffer = ByteBuffer(bytes: try connection(seq).request)
+        guard case .complete(.send(_, let message, let content)) = try decoder.decode(buffer: &buffer), buffer.readableBytes == 0 else {
+            throw FixtureError("connection \(seq) is not a whole 103 request")
+        }
+        return Message(peer: message.recipient.bytes, type: message.kind.rawValue, content: Array(content.readableBytesView))
     }
 
     /// The public key of a 100 register request: header(22), name(255), key(160).
@@ -75,13 +62,5 @@ struct SeedSession {
         let request = try connection(seq).request
         guard request.count == 437, request[17] == 100 else { throw FixtureError("connection \(seq) is not a register") }
         return Array(request[277..<437])
-    }
-
-    private static func u16(_ bytes: [UInt8], _ at: Int) -> UInt16 {
-        UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8
-    }
-
-    private static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
-        (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) }
     }
 }

@@ -2,6 +2,8 @@ import Adapters
 import Application
 import Domain
 import Foundation
+import NIOCore
+import SeedWire
 import Testing
 
 /// The server over real sockets, on every store.
@@ -29,7 +31,7 @@ struct ServerFlowTests {
                 let reply = try await server.request(Requests.send(alice, to: bob, type: type, content: content))
                 #expect(reply.code == 1003)
                 #expect(Array(reply.payload.prefix(16)) == bob.bytes)
-                sentIDs.append(reply.payload[16..<20].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+                sentIDs.append(UInt32(truncatingIfNeeded: try SeedReply.sent(ByteBuffer(bytes: reply.payload), to: bob).rawValue))
             }
             #expect(sentIDs == sentIDs.sorted() && Set(sentIDs).count == 4)
 

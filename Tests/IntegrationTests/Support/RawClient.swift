@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import SeedWire
 
 /// A bare TCP peer for tests: writes bytes exactly as given and reads whatever comes back.
 enum RawClient {
@@ -63,9 +64,9 @@ enum RawClient {
             var received: [UInt8] = []
             for try await buffer in inbound {
                 received.append(contentsOf: buffer.readableBytesView)
-                if received.count >= 7 {
-                    let size = Int(received[3]) | Int(received[4]) << 8 | Int(received[5]) << 16 | Int(received[6]) << 24
-                    if received.count >= 7 + size { break }
+                if received.count >= SeedWire.responseHeaderSize {
+                    let head = received.withUnsafeBytes { SeedReply.Head(bytes: $0) }
+                    if received.count >= SeedWire.responseHeaderSize + Int(head.payloadSize) { break }
                 }
             }
             return received

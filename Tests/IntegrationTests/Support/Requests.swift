@@ -1,67 +1,60 @@
 import Domain
+import NIOCore
+import SeedWire
 
-/// Builds seed-protocol requests byte by byte, the way the original client writes them.
+/// The tests' requests, as `[UInt8]`, written by the codec (`SeedClientRequest`). The
+/// builders take raw codes, type bytes and names, so a test can also write requests that
+/// no well-behaved client would (an unknown code, a one-character name, a lying size).
+/// `RecordedSessionCodecTests` checks the codec against the original client's recorded
+/// bytes with a builder of its own.
 enum Requests {
     static let samplePublicKey: [UInt8] = Array(repeating: 0x30, count: 160)
 
     static func header(_ id: ClientID, code: UInt8, size: UInt32, version: UInt8 = 2) -> [UInt8] {
-        var out = id.bytes
-        out.append(version)
-        out.append(code)
-        out += withUnsafeBytes(of: size.littleEndian) { Array($0) }
-        return out
+        bytes(SeedClientRequest.header(code: code, requester: id, payloadSize: size, version: version))
     }
 
     static func register(_ name: String, key: [UInt8] = samplePublicKey) -> [UInt8] {
-        var field = Array(name.utf8)
-        field += Array(repeating: 0, count: 255 - field.count)
-        return header(.zero, code: 100, size: 415) + field + key
+        bytes(SeedClientRequest.register(nameBytes: Array(name.utf8), publicKey: key))
     }
 
-    static func list(_ id: ClientID) -> [UInt8] { header(id, code: 101, size: 0) }
+    static func list(_ id: ClientID) -> [UInt8] { bytes(SeedClientRequest.listClients(requester: id)) }
 
     static func publicKey(_ id: ClientID, of target: ClientID) -> [UInt8] {
-        header(id, code: 102, size: 16) + target.bytes
+        bytes(SeedClientRequest.publicKey(of: target, requester: id))
     }
 
     static func send(_ from: ClientID, to: ClientID, type: UInt8, content: [UInt8]) -> [UInt8] {
-        header(from, code: 103, size: UInt32(21 + content.count)) + to.bytes + [type]
-            + withUnsafeBytes(of: UInt32(content.count).littleEndian) { Array($0) } + content
+        bytes(SeedClientRequest.send(type: type, content: content, to: to, from: from))
     }
 
-    static func pull(_ id: ClientID) -> [UInt8] { header(id, code: 104, size: 0) }
+    static func pull(_ id: ClientID) -> [UInt8] { bytes(SeedClientRequest.pull(requester: id)) }
+
+    private static func bytes(_ buffer: ByteBuffer) -> [UInt8] { Array(buffer.readableBytesView) }
 }
 
-/// A parsed server reply.
+/// A server reply, split by the codec's head parser.
 struct Reply: Equatable {
     let version: UInt8
     let code: UInt16
     let payload: [UInt8]
 
     init(_ bytes: [UInt8]) throws {
-        guard bytes.count >= 7 else { throw ReplyError.short(bytes.count) }
-        version = bytes[0]
-        code = UInt16(bytes[1]) | UInt16(bytes[2]) << 8
-        let size = Int(UInt32(bytes[3]) | UInt32(bytes[4]) << 8 | UInt32(bytes[5]) << 16 | UInt32(bytes[6]) << 24)
-        guard bytes.count == 7 + size else { throw ReplyError.sizeMismatch(declared: size, actual: bytes.count - 7) }
-        payload = Array(bytes[7...])
+        guard bytes.count >= SeedWire.responseHeaderSize else { throw ReplyError.short(bytes.count) }
+        let head = bytes.withUnsafeBytes { SeedReply.Head(bytes: $0) }
+        guard bytes.count == SeedWire.responseHeaderSize + Int(head.payloadSize) else {
+            throw ReplyError.sizeMismatch(declared: Int(head.payloadSize), actual: bytes.count - SeedWire.responseHeaderSize)
+        }
+        version = head.version
+        code = head.code
+        payload = Array(bytes[SeedWire.responseHeaderSize...])
     }
 
     var clientID: ClientID? { ClientID(bytes: payload.prefix(16)) }
 
-    /// Entries of a 1004 reply.
+    /// Entries of a 1004 reply (none when the payload is malformed).
     var messages: [(from: ClientID, id: UInt32, type: UInt8, content: [UInt8])] {
-        var out: [(ClientID, UInt32, UInt8, [UInt8])] = []
-        var index = 0
-        while index + 25 <= payload.count {
-            let from = ClientID(bytes: payload[index..<index + 16])!
-            let id = payload[(index + 16)..<(index + 20)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            let type = payload[index + 20]
-            let size = Int(payload[(index + 21)..<(index + 25)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
-            out.append((from, id, type, Array(payload[(index + 25)..<(index + 25 + size)])))
-            index += 25 + size
-        }
-        return out
+        ((try? SeedReply.messages(payload)) ?? []).map { ($0.header.sender, UInt32(truncatingIfNeeded: $0.header.id.rawValue), $0.header.type, $0.content) }
     }
 }
 

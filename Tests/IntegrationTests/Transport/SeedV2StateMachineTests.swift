@@ -1,6 +1,7 @@
 @testable import Adapters
 import Domain
 import NIOCore
+import SeedWire
 import Testing
 
 /// The protocol v2 connection's decisions, with no sockets: bytes in, actions out.

@@ -2,6 +2,7 @@ import Adapters
 import Domain
 import NIOCore
 import NIOEmbedded
+import SeedWire
 import Testing
 
 @Suite("Seed request decoder")

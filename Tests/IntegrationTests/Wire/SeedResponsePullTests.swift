@@ -2,6 +2,7 @@ import Adapters
 import Application
 import Domain
 import NIOCore
+import SeedWire
 import Testing
 
 /// How the v2 codec maps 64-bit ids to its 4-byte field and sizes a 1004 (docs/protocol-v2.md §4.5, §8).
@@ -34,12 +35,12 @@ struct SeedResponsePullTests {
         #expect(SeedResponse.messagesPayloadSize(envelopes) == 25 * 3 + 103)
         #expect(SeedResponse.messagesPayloadSize([]) == 0)
 
-        let defaults = SeedResponse.pullBudget(contentLimit: 1 << 30)
+        let defaults = ClaimBudget.seedV2Pull(contentLimit: 1 << 30)
         #expect(defaults.totalBytes == 1 << 30 + 25 && defaults.perMessageOverhead == 25)
         // A limit above what a 1004 can carry is lowered: one largest message fills 2^32 − 1.
         #expect(SeedResponse.largestContent == UInt32.max - 25)
-        #expect(SeedResponse.pullBudget(contentLimit: .max).totalBytes == UInt64(UInt32.max))
-        var budget = SeedResponse.pullBudget(contentLimit: .max)
+        #expect(ClaimBudget.seedV2Pull(contentLimit: .max).totalBytes == UInt64(UInt32.max))
+        var budget = ClaimBudget.seedV2Pull(contentLimit: .max)
         do { let fits = budget.admit(contentSize: SeedResponse.largestContent); #expect(fits) }
         #expect(budget.usedBytes == UInt64(UInt32.max))
         do { let fits = budget.admit(contentSize: 0); #expect(!fits) }

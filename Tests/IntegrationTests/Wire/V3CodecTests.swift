@@ -162,4 +162,20 @@ struct V3CodecTests {
         #expect(try AccountName("ålice bob").value == "ålice bob")
         #expect(try AccountName(String(repeating: "é", count: 32)).value.utf8.count == 64)
     }
+
+    @Test("fuzz finding: a DELIVERY with a non-zero request id is malformed, not read as one with id 0")
+    func deliveryWithRequestID() throws {
+        // The reproducer of the v3 fuzzer's first finding, without its control byte: it
+        // decoded, and encoded back with request id 0, so the bytes differed.
+        var bytes = Hex.decode(try #require(try Self.recorded().first { $0.name == "DELIVERY" }).hex)
+        bytes.replaceSubrange(5..<9, with: [0, 0, 0x04, 0])
+        var buffer = ByteBuffer(bytes: bytes)
+        var decoder = V3FrameDecoder()
+        let frame = try #require(try decoder.decode(buffer: &buffer))
+        #expect(frame.requestID == 0x400)
+        #expect(throws: V3WireError.self) { try V3ServerMessage.decode(frame, maxEnvelope: 65_536) }
+        for type: UInt8 in [0x40, 0x44] {
+            #expect(throws: V3WireError.self) { try V3ServerMessage.decode(V3Frame(type: type, requestID: 1, body: ByteBuffer()), maxEnvelope: 10) }
+        }
+    }
 }

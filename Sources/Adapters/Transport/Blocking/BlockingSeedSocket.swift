@@ -1,3 +1,4 @@
+import SeedWire
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -144,40 +145,19 @@ public struct BlockingSeedSocket: ~Copyable {
 
     /// Reads one response: its code and its whole payload (for replies known to be small).
     public func readResponse() throws -> (code: UInt16, payload: [UInt8]) {
-        let (code, size) = try readResponseHeader()
-        var payload = [UInt8](repeating: 0, count: Int(size))
+        let head = try readResponseHeader()
+        var payload = [UInt8](repeating: 0, count: Int(head.payloadSize))
         try payload.withUnsafeMutableBytes { (raw) in try readExactly(into: raw) }
-        return (code, payload)
+        return (head.code, payload)
     }
 
-    /// Reads the 7-byte response head: version (1), code (u16 LE), payload size (u32 LE).
-    public func readResponseHeader() throws -> (code: UInt16, payloadSize: UInt32) {
+    /// Reads the 7-byte response head (docs/protocol-v2.md §1.3), parsed by the codec
+    /// straight from the stack.
+    public func readResponseHeader() throws -> SeedReply.Head {
         var head: (UInt64) = 0
-        try withUnsafeMutableBytes(of: &head) { (raw) in
-            try readExactly(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<7]))
+        return try withUnsafeMutableBytes(of: &head) { (raw) in
+            try readExactly(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<SeedWire.responseHeaderSize]))
+            return SeedReply.Head(bytes: UnsafeRawBufferPointer(raw))
         }
-        let value = UInt64(littleEndian: head)
-        return (UInt16(truncatingIfNeeded: value >> 8), UInt32(truncatingIfNeeded: value >> 24))
-    }
-}
-
-extension BlockingSeedSocket {
-    /// Appends a 22-byte request head (docs/protocol-v2.md §1.2) as the original client writes it.
-    public static func appendRequestHeader(
-        to bytes: inout [UInt8], clientID: [UInt8], version: UInt8 = 2, code: UInt8, payloadSize: UInt32
-    ) {
-        precondition(clientID.count == 16, "a client id is 16 bytes")
-        bytes.append(contentsOf: clientID)
-        bytes.append(version)
-        bytes.append(code)
-        appendLittleEndian(payloadSize, to: &bytes)
-    }
-
-    /// Appends `value` as little-endian bytes.
-    public static func appendLittleEndian(_ value: UInt32, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(truncatingIfNeeded: value))
-        bytes.append(UInt8(truncatingIfNeeded: value >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: value >> 16))
-        bytes.append(UInt8(truncatingIfNeeded: value >> 24))
     }
 }

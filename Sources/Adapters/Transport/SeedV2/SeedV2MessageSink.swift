@@ -1,6 +1,7 @@
 import Application
 import Domain
 import NIOCore
+import SeedWire
 
 /// A 1004 reply as a `MessageSink` (docs/protocol-v2.md §4.5): the head with the payload
 /// size, then per message its 25-byte entry head and content. Small pieces are gathered
@@ -17,7 +18,7 @@ struct SeedV2MessageSink: MessageSink {
     }
 
     mutating func begin(_ messages: [Envelope]) async throws {
-        // The claim budget (`SeedResponse.pullBudget`) keeps this within the 32-bit field.
+        // The claim budget (`ClaimBudget.seedV2Pull`) keeps this within the 32-bit field.
         SeedResponse.writeHeader(.messages, payloadSize: SeedResponse.messagesPayloadSize(messages), into: &buffer)
     }
 

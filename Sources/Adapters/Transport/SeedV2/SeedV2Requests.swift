@@ -2,6 +2,7 @@ import Application
 import Domain
 import Logging
 import NIOCore
+import SeedWire
 
 /// Serves the one request of a protocol v2 connection: run the use case, reply, close.
 ///
@@ -17,7 +18,7 @@ struct SeedV2Requests: Sendable {
     /// What one 1004 may carry: within its 32-bit payload size, at least one maximal
     /// message, with each message's entry head counted.
     var pullBudget: ClaimBudget {
-        SeedResponse.pullBudget(contentLimit: useCases.limits.maxPayload)
+        ClaimBudget.seedV2Pull(contentLimit: useCases.limits.maxPayload)
     }
 
     /// Serves a request that arrived whole, then closes the connection.
@@ -175,4 +176,12 @@ struct SeedV2Requests: Sendable {
 /// A reply failed after some of it was written; the connection can only be closed.
 struct ReplyInterrupted: Error {
     let underlying: any Error
+}
+
+extension ClaimBudget {
+    /// The budget of one protocol v2 pull: the codec's bound on a 1004 payload, and its
+    /// entry head as the per-message overhead.
+    public static func seedV2Pull(contentLimit: UInt32) -> ClaimBudget {
+        ClaimBudget(totalBytes: SeedResponse.pullBudgetBytes(contentLimit: contentLimit), perMessageOverhead: SeedResponse.perMessageOverhead)
+    }
 }

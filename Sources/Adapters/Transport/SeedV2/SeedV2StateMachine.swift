@@ -1,5 +1,6 @@
 import Domain
 import NIOCore
+import SeedWire
 
 /// The decisions of a protocol v2 connection, without sockets: bytes and events go in,
 /// actions come out (postgres-nio's `ConnectionStateMachine` is the model). The

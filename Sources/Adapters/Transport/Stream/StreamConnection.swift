@@ -2,6 +2,7 @@ import CLinuxNet
 import Glibc
 import Logging
 import NIOCore
+import SeedWire
 
 /// Why a connection's socket operation failed.
 public enum SocketError: Error, Sendable, Hashable, CustomStringConvertible {

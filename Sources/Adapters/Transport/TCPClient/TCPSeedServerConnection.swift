@@ -2,6 +2,7 @@ import Application
 import Domain
 import NIOCore
 import NIOPosix
+import SeedWire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,7 +41,7 @@ public struct TCPSeedServerConnection: SeedServerConnection {
     }
 
     public func listClients(requester: ClientID) async throws -> [ClientSummary] {
-        try await exchange("list clients", SeedClientRequest.header(.listClients, requester: requester, payloadSize: 0), expecting: .clients) {
+        try await exchange("list clients", SeedClientRequest.listClients(requester: requester), expecting: .clients) {
             try SeedReply.clients($0)
         }
     }
@@ -55,8 +56,7 @@ public struct TCPSeedServerConnection: SeedServerConnection {
         guard content.count <= Int(UInt32.max) - SeedWire.sendHeaderSize else {
             throw ClientError.invalidArgument("a message of \(content.count) bytes is more than the protocol can carry")
         }
-        var request = SeedClientRequest.sendHead(kind, contentSize: UInt32(content.count), to: recipient, from: sender)
-        request.writeBytes(content)
+        let request = SeedClientRequest.send(type: kind.rawValue, content: content, to: recipient, from: sender)
         return try await exchange("send message", request, expecting: .sent) { try SeedReply.sent($0, to: recipient) }
     }
 
@@ -69,12 +69,12 @@ public struct TCPSeedServerConnection: SeedServerConnection {
         }
         let request = "send message"
         return try await withConnection(request) { reader, outbound in
-            try await write(SeedClientRequest.sendHead(kind, contentSize: contentSize, to: recipient, from: sender), outbound, &reader)
+            try await write(SeedClientRequest.sendHead(kind, contentSize: contentSize, to: recipient, from: sender), outbound, &reader, request)
             var written: UInt64 = 0
             while let chunk = try await content.nextChunk() {
                 written += UInt64(chunk.count)
                 guard written <= UInt64(contentSize) else { break }
-                if !chunk.isEmpty { try await write(ByteBuffer(bytes: chunk), outbound, &reader) }
+                if !chunk.isEmpty { try await write(ByteBuffer(bytes: chunk), outbound, &reader, request) }
             }
             guard written == UInt64(contentSize) else {
                 // Closing now leaves the request truncated, which the server discards.
@@ -88,11 +88,11 @@ public struct TCPSeedServerConnection: SeedServerConnection {
     public func pull(requester: ClientID, into receiver: any PulledMessageReceiver) async throws {
         let request = "pull messages"
         try await withConnection(request) { reader, outbound in
-            try await write(SeedClientRequest.header(.pull, requester: requester, payloadSize: 0), outbound, &reader)
+            try await write(SeedClientRequest.pull(requester: requester), outbound, &reader, request)
             let head = try await reader.head()
-            try SeedReply.check(head, expected: .messages, request: request, limit: maxReplySize)
+            try SeedReply.check(head, expected: .messages, limit: maxReplySize)
             var pull = SeedPullReader(reader: reader, payloadSize: UInt64(head.payloadSize))
-            try await pull.deliver(to: receiver)
+            try await pull.deliver(to: PulledMessageSink(receiver, request: request))
         }
     }
 
@@ -103,21 +103,23 @@ public struct TCPSeedServerConnection: SeedServerConnection {
         parse: (ByteBuffer) throws -> T
     ) async throws -> T {
         try await withConnection(request) { reader, outbound in
-            try await write(bytes, outbound, &reader)
+            try await write(bytes, outbound, &reader, request)
             return try parse(try await reader.payload(expecting: code, limit: maxReplySize))
         }
     }
 
     /// Writes `bytes`. When the server cut the connection, its reply may say why: a 9000
     /// that arrived before the write failed is reported as such.
-    private func write(_ bytes: ByteBuffer, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, _ reader: inout SeedReplyReader) async throws {
+    private func write(
+        _ bytes: ByteBuffer, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, _ reader: inout SeedReplyReader, _ request: String
+    ) async throws {
         do {
             try await outbound.write(bytes)
         } catch {
             if let head = try? await reader.head(), head.code == SeedResponseCode.failure.rawValue {
-                throw ClientError.server(request: reader.request)
+                throw ClientError.server(request: request)
             }
-            throw ClientError.transport(request: reader.request, reason: "the connection failed while sending: \(error)")
+            throw ClientError.transport(request: request, reason: "the connection failed while sending: \(error)")
         }
     }
 
@@ -134,7 +136,7 @@ public struct TCPSeedServerConnection: SeedServerConnection {
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: timeout))
-                        try channel.pipeline.syncOperations.addHandler(ReplyTimeoutHandler(request: request))
+                        try channel.pipeline.syncOperations.addHandler(ReplyTimeoutHandler())
                         return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                     }
                 }
@@ -143,11 +145,13 @@ public struct TCPSeedServerConnection: SeedServerConnection {
         }
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                var reader = SeedReplyReader(inbound, request: request)
+                var reader = SeedReplyReader(inbound)
                 return try await body(&reader, outbound)
             }
         } catch let error as ClientError {
             throw error
+        } catch let error as SeedReplyError {
+            throw ClientError(error, request: request)
         } catch {
             throw ClientError.transport(request: request, reason: "\(error)")
         }

@@ -1,4 +1,3 @@
-import Application
 import Domain
 import NIOCore
 
@@ -69,17 +68,18 @@ public enum SeedResponse {
     /// 32-bit payload size. A content limit above it is lowered to it.
     public static let largestContent = UInt32.max - UInt32(SeedWire.messageEntryHeaderSize)
 
-    /// What one pull may claim: entries cost their head plus their content, and one 1004
-    /// carries at most min(2^32 − 1, one largest message) bytes (docs/protocol-v2.md §4.5).
-    public static func pullBudget(contentLimit: UInt32) -> ClaimBudget {
-        let head = UInt64(SeedWire.messageEntryHeaderSize)
-        return ClaimBudget(
-            totalBytes: min(UInt64(UInt32.max), head + UInt64(min(contentLimit, largestContent))),
-            perMessageOverhead: head)
+    /// What each entry of a 1004 costs on top of its content: its head.
+    public static let perMessageOverhead = UInt64(SeedWire.messageEntryHeaderSize)
+
+    /// The most one pull may claim: one 1004 carries at most min(2^32 − 1, one largest
+    /// message) bytes (docs/protocol-v2.md §4.5); each entry costs `perMessageOverhead`
+    /// plus its content.
+    public static func pullBudgetBytes(contentLimit: UInt32) -> UInt64 {
+        min(UInt64(UInt32.max), perMessageOverhead + UInt64(min(contentLimit, largestContent)))
     }
 
     /// The payload size of the 1004 that carries `messages`: Σ (entry head + content).
-    /// A claim made with `pullBudget` always fits the 32-bit field.
+    /// A claim made within `pullBudgetBytes` always fits the 32-bit field.
     public static func messagesPayloadSize(_ messages: [Envelope]) -> UInt32 {
         let total = messages.reduce(UInt64(0)) { $0 + UInt64(SeedWire.messageEntryHeaderSize) + UInt64($1.contentSize) }
         return UInt32(total)

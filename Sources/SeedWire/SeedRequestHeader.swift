@@ -20,7 +20,7 @@ public struct SeedRequestHeader: Sendable, Hashable {
     /// Reads a header, or returns `nil` (and consumes nothing) when fewer than 22 bytes wait.
     ///
     /// - Throws: `SeedDecodeError.unknownCode` for a code outside 100...104.
-    static func decode(from buffer: inout ByteBuffer) throws(SeedDecodeError) -> SeedRequestHeader? {
+    public static func decode(from buffer: inout ByteBuffer) throws(SeedDecodeError) -> SeedRequestHeader? {
         guard buffer.readableBytes >= SeedWire.requestHeaderSize else { return nil }
         let start = buffer.readerIndex
         let high = buffer.getInteger(at: start, endianness: .big, as: UInt64.self)!

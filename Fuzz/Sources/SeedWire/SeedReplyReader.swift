@@ -1,1 +1,0 @@
-../../../Sources/Adapters/Transport/TCPClient/SeedReplyReader.swift
