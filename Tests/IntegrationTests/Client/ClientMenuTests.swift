@@ -161,7 +161,7 @@ struct ClientMenuTests {
         process.arguments = ["-c", script, SealpostBinary.path, root.appendingPathComponent("h").path]
         let output = Pipe()
         process.standardOutput = output
-        try process.run()
+        try Spawn.run(process)
         let data = try output.fileHandleForReading.readToEnd() ?? Data()
         process.waitUntilExit()
         #expect(String(decoding: data, as: UTF8.self) == "0\n")

@@ -49,7 +49,7 @@ enum SealpostBinary {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             process.terminationHandler = { _ in continuation.resume() }
             do {
-                try process.run()
+                try Spawn.run(process)
                 input.fileHandleForWriting.write(Data(stdin.utf8))
                 try? input.fileHandleForWriting.close()
             } catch {
@@ -81,7 +81,7 @@ enum SealpostBinary {
                 if buffer.value.0.contains("\n") { continuation.yield(buffer.value.0); continuation.finish() }
             }
         }
-        try process.run()
+        try Spawn.run(process)
         defer {
             output.fileHandleForReading.readabilityHandler = nil
             // SIGKILL, not SIGTERM: the server's graceful shutdown waits for its housekeeping

@@ -156,7 +156,7 @@ struct SecureServeTests {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try Spawn.run(process)
         return try await offPool {
             let data = output.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()

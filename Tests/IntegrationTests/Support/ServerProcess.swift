@@ -52,7 +52,7 @@ final class ServerProcess: @unchecked Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try Spawn.run(process)
         let handle = output.fileHandleForReading
         // "sealpost listening on HOST:PORT (store: KIND)"
         let lines = try await offPool { () throws -> [String] in
@@ -104,7 +104,7 @@ final class ServerProcess: @unchecked Sendable {
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try Spawn.run(process)
         let handle = errors.fileHandleForReading
         return try await offPool {
             let data = handle.readDataToEndOfFile()
