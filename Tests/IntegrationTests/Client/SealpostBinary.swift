@@ -43,25 +43,20 @@ enum SealpostBinary {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
-        let collected = Collector()
-        output.fileHandleForReading.readabilityHandler = { collected.append(out: $0.availableData) }
-        errors.fileHandleForReading.readabilityHandler = { collected.append(err: $0.availableData) }
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            process.terminationHandler = { _ in continuation.resume() }
-            do {
-                try Spawn.run(process)
-                input.fileHandleForWriting.write(Data(stdin.utf8))
-                try? input.fileHandleForWriting.close()
-            } catch {
-                continuation.resume(throwing: error)
-            }
+        try Spawn.run(process)
+        // Read by blocking threads, not readabilityHandler: libdispatch's event loop crashed
+        // in a full run when a handler's descriptor was closed while its source was still
+        // being cancelled.
+        async let out = PipeReader.readAll(output.fileHandleForReading)
+        async let err = PipeReader.readAll(errors.fileHandleForReading)
+        let typed = Data(stdin.utf8)
+        await PipeReader.onThread {
+            input.fileHandleForWriting.write(typed)
+            try? input.fileHandleForWriting.close()
         }
-        output.fileHandleForReading.readabilityHandler = nil
-        errors.fileHandleForReading.readabilityHandler = nil
-        collected.append(out: (try? output.fileHandleForReading.readToEnd()) ?? Data())
-        collected.append(err: (try? errors.fileHandleForReading.readToEnd()) ?? Data())
-        let (out, err) = collected.value
-        return Result(status: process.terminationStatus, stdout: out, stderr: err)
+        let (stdout, stderr) = await (out, err)
+        await PipeReader.onThread { process.waitUntilExit() }
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     /// `sealpost serve --store memory --port 0`, running until `body` returns.
@@ -72,25 +67,14 @@ enum SealpostBinary {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        let lines = AsyncStream<String> { continuation in
-            let buffer = Collector()
-            output.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                if data.isEmpty { continuation.finish(); return }
-                buffer.append(out: data)
-                if buffer.value.0.contains("\n") { continuation.yield(buffer.value.0); continuation.finish() }
-            }
-        }
         try Spawn.run(process)
         defer {
-            output.fileHandleForReading.readabilityHandler = nil
             // SIGKILL, not SIGTERM: the server's graceful shutdown waits for its housekeeping
             // service's sleep (up to 60 s), which would stall every test.
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        var first = ""
-        for await line in lines { first = line }
+        let first = await PipeReader.firstLine(output.fileHandleForReading)
         // "sealpost listening on HOST:PORT (store: memory)"
         guard let range = first.range(of: #":(\d+) \("#, options: .regularExpression),
               let port = Int(first[range].dropFirst().dropLast(2))
@@ -99,12 +83,29 @@ enum SealpostBinary {
     }
 }
 
-/// Output gathered from pipe callbacks.
-final class Collector: Sendable {
-    private let data = Mutex<(out: Data, err: Data)>((Data(), Data()))
-    func append(out bytes: Data) { data.withLock { $0.out.append(bytes) } }
-    func append(err bytes: Data) { data.withLock { $0.err.append(bytes) } }
-    var value: (String, String) {
-        data.withLock { (String(decoding: $0.out, as: UTF8.self), String(decoding: $0.err, as: UTF8.self)) }
+/// Reads a child's pipe on a thread of its own (blocking reads; no dispatch sources).
+enum PipeReader {
+    /// Everything until the writer closes.
+    static func readAll(_ handle: FileHandle) async -> Data {
+        await onThread { (try? handle.readToEnd()) ?? Data() }
+    }
+
+    /// What arrived up to and including the first newline (or until the writer closed).
+    static func firstLine(_ handle: FileHandle) async -> String {
+        await onThread {
+            var data = Data()
+            while !data.contains(UInt8(ascii: "\n")) {
+                let piece = handle.availableData
+                if piece.isEmpty { break }
+                data.append(piece)
+            }
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: body()) }.start()
+        }
     }
 }

@@ -15,40 +15,40 @@ struct SecureChannelTests {
         let configuration = SecureServerConfiguration(
             host: "127.0.0.1", port: 0, authTimeoutSeconds: 7, idleTimeoutSeconds: 99, maxInFlight: 12, deliveryWindow: 34,
             maxFrameBytes: 200_000, maxEnvelopeBytes: 50_000, ioThreads: 1)
-        let server = try await SecureTestServer.start(configuration: configuration)
-        defer { Task { await server.stop() } }
-        let first = try await withPinnedSession(server) { session in (session.hello, session.certificateHash, session.fingerprint) }
-        let second = try await withPinnedSession(server) { $0.hello }
-        #expect(first.0.version == 3)
-        #expect(first.0.nonce.count == 32)
-        #expect(first.0.maxFrameBytes == 200_000)
-        #expect(first.0.maxEnvelopeBytes == 50_000)
-        #expect(first.0.maxInFlight == 12)
-        #expect(first.0.deliveryWindow == 34)
-        #expect(first.0.authTimeoutSeconds == 7)
-        #expect(first.0.idleTimeoutSeconds == 99)
-        #expect(first.0.nonce != second.nonce)
-        #expect(first.0.nonce != [UInt8](repeating: 0, count: 32))
-        // The channel binding is the hash of the certificate the server holds.
-        #expect(first.1 == server.server.certificate.certificateHash)
-        #expect(first.2 == server.fingerprint)
+        try await SecureTestServer.with(configuration: configuration) { (server: SecureTestServer) async throws in
+            let first = try await withPinnedSession(server) { session in (session.hello, session.certificateHash, session.fingerprint) }
+            let second = try await withPinnedSession(server) { $0.hello }
+            #expect(first.0.version == 3)
+            #expect(first.0.nonce.count == 32)
+            #expect(first.0.maxFrameBytes == 200_000)
+            #expect(first.0.maxEnvelopeBytes == 50_000)
+            #expect(first.0.maxInFlight == 12)
+            #expect(first.0.deliveryWindow == 34)
+            #expect(first.0.authTimeoutSeconds == 7)
+            #expect(first.0.idleTimeoutSeconds == 99)
+            #expect(first.0.nonce != second.nonce)
+            #expect(first.0.nonce != [UInt8](repeating: 0, count: 32))
+            // The channel binding is the hash of the certificate the server holds.
+            #expect(first.1 == server.server.certificate.certificateHash)
+            #expect(first.2 == server.fingerprint)
+        }
     }
 
     @Test("a wrong pinned fingerprint is refused, and the message says why")
     func wrongPin() async throws {
-        let server = try await SecureTestServer.start()
-        defer { Task { await server.stop() } }
-        let wrong = ServerFingerprint(bytes: [UInt8](repeating: 0xAB, count: 32))
-        let error = await #expect(throws: SecureConnectionError.self) {
-            try await SecureConnection.withConnection(host: "127.0.0.1", port: server.port, verification: .pinned(wrong)) { _ in 0 }
+        try await SecureTestServer.with() { (server: SecureTestServer) async throws in
+            let wrong = ServerFingerprint(bytes: [UInt8](repeating: 0xAB, count: 32))
+            let error = await #expect(throws: SecureConnectionError.self) {
+                try await SecureConnection.withConnection(host: "127.0.0.1", port: server.port, verification: .pinned(wrong)) { _ in 0 }
+            }
+            let text = error.map { "\($0)" } ?? ""
+            #expect(text.contains("impersonat"))
+            #expect(text.contains(wrong.hex))
+            #expect(text.contains(server.fingerprint.hex))
+            #expect(text.contains("--server-fingerprint"))
+            // The server is unharmed.
+            #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
         }
-        let text = error.map { "\($0)" } ?? ""
-        #expect(text.contains("impersonat"))
-        #expect(text.contains(wrong.hex))
-        #expect(text.contains(server.fingerprint.hex))
-        #expect(text.contains("--server-fingerprint"))
-        // The server is unharmed.
-        #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
     }
 
     @Test("trust on first use: the first connection records, the second is accepted, a new key on the same address is refused")
@@ -70,23 +70,23 @@ struct SecureChannelTests {
         await first.stop()
 
         // Another server, another key, on the same address.
-        let impostor = try await SecureTestServer.start(configuration: SecureServerConfiguration(host: "127.0.0.1", port: port, ioThreads: 1))
-        defer { Task { await impostor.stop() } }
-        #expect(impostor.fingerprint != oldFingerprint)
-        let error = await #expect(throws: SecureConnectionError.self) {
-            try await SecureConnection.withConnection(host: "127.0.0.1", port: port, verification: .trustOnFirstUse(known)) { _ in 0 }
+        try await SecureTestServer.with(configuration: SecureServerConfiguration(host: "127.0.0.1", port: port, ioThreads: 1)) { (impostor: SecureTestServer) async throws in
+            #expect(impostor.fingerprint != oldFingerprint)
+            let error = await #expect(throws: SecureConnectionError.self) {
+                try await SecureConnection.withConnection(host: "127.0.0.1", port: port, verification: .trustOnFirstUse(known)) { _ in 0 }
+            }
+            let text = error.map { "\($0)" } ?? ""
+            #expect(text.contains("impersonat"))
+            #expect(text.contains(oldFingerprint.hex))
+            #expect(text.contains(impostor.fingerprint.hex))
+            #expect(text.contains("sealpost forget-server 127.0.0.1:\(port)"))
+            // The record is not changed by the refusal; forgetting it lets the new key in.
+            #expect(try await known.fingerprint(for: "127.0.0.1:\(port)") == oldFingerprint)
+            #expect(try await known.forget("127.0.0.1:\(port)"))
+            let rerecorded = try await SecureConnection.withConnection(host: "127.0.0.1", port: port, verification: .trustOnFirstUse(known)) { $0.recordedFirstUse }
+            #expect(rerecorded)
+            #expect(try await known.fingerprint(for: "127.0.0.1:\(port)") == impostor.fingerprint)
         }
-        let text = error.map { "\($0)" } ?? ""
-        #expect(text.contains("impersonat"))
-        #expect(text.contains(oldFingerprint.hex))
-        #expect(text.contains(impostor.fingerprint.hex))
-        #expect(text.contains("sealpost forget-server 127.0.0.1:\(port)"))
-        // The record is not changed by the refusal; forgetting it lets the new key in.
-        #expect(try await known.fingerprint(for: "127.0.0.1:\(port)") == oldFingerprint)
-        #expect(try await known.forget("127.0.0.1:\(port)"))
-        let rerecorded = try await SecureConnection.withConnection(host: "127.0.0.1", port: port, verification: .trustOnFirstUse(known)) { $0.recordedFirstUse }
-        #expect(rerecorded)
-        #expect(try await known.fingerprint(for: "127.0.0.1:\(port)") == impostor.fingerprint)
     }
 
     @Test("CA mode: a certificate from the CA for 127.0.0.1 and localhost is accepted; a self-signed server is refused")
@@ -105,17 +105,17 @@ struct SecureChannelTests {
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyFile)
         let certificate = try await ServerCertificate.load(certificatePath: certificateFile, privateKeyPath: keyFile)
         #expect(certificate.warnings.isEmpty)
-        let server = try await SecureTestServer.start(certificate: certificate)
-        defer { Task { await server.stop() } }
-        for host in ["127.0.0.1", "localhost"] {
-            let hello = try await SecureConnection.withConnection(host: host, port: server.port, verification: .certificateAuthority(caFile: caFile)) { $0.hello }
-            #expect(hello.version == 3, "\(host)")
-        }
+        try await SecureTestServer.with(certificate: certificate) { (server: SecureTestServer) async throws in
+            for host in ["127.0.0.1", "localhost"] {
+                let hello = try await SecureConnection.withConnection(host: host, port: server.port, verification: .certificateAuthority(caFile: caFile)) { $0.hello }
+                #expect(hello.version == 3, "\(host)")
+            }
 
-        let selfSigned = try await SecureTestServer.start()
-        defer { Task { await selfSigned.stop() } }
-        await #expect(throws: SecureConnectionError.self) {
-            try await SecureConnection.withConnection(host: "127.0.0.1", port: selfSigned.port, verification: .certificateAuthority(caFile: caFile)) { _ in 0 }
+            try await SecureTestServer.with() { (selfSigned: SecureTestServer) async throws in
+                await #expect(throws: SecureConnectionError.self) {
+                    try await SecureConnection.withConnection(host: "127.0.0.1", port: selfSigned.port, verification: .certificateAuthority(caFile: caFile)) { _ in 0 }
+                }
+            }
         }
     }
 
@@ -136,144 +136,147 @@ struct SecureChannelTests {
 
     @Test("connections beyond maxConnections are closed on accept; the count comes back down")
     func connectionLimit() async throws {
-        let server = try await SecureTestServer.start(
-            configuration: SecureServerConfiguration(host: "127.0.0.1", port: 0, maxConnections: 1, ioThreads: 1))
-        defer { Task { await server.stop() } }
-        try await withPinnedSession(server) { session in
-            #expect(session.hello.version == 3)
-            await #expect(throws: (any Error).self) {
-                try await withPinnedSession(server) { _ in 0 }
+        try await SecureTestServer.with(
+            configuration: SecureServerConfiguration(host: "127.0.0.1", port: 0, maxConnections: 1, ioThreads: 1)
+        ) { (server: SecureTestServer) async throws in
+            try await withPinnedSession(server) { session in
+                #expect(session.hello.version == 3)
+                await #expect(throws: (any Error).self) {
+                    try await withPinnedSession(server) { _ in 0 }
+                }
             }
+            #expect(try await eventually { server.server.openConnections == 0 })
+            #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
         }
-        #expect(try await eventually { server.server.openConnections == 0 })
-        #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
     }
 
     @Test("TLS 1.2 is refused; so is a handshake without ALPN sealpost/3; neither gets a byte of HELLO")
     func versionAndALPN() async throws {
-        let server = try await SecureTestServer.start()
-        defer { Task { await server.stop() } }
-        var tls12 = TLSConfiguration.makeClientConfiguration()
-        tls12.maximumTLSVersion = .tlsv12
-        tls12.applicationProtocols = [SecureServer.applicationProtocol]
-        let old = try await TLSAttempt.run(port: server.port, tls: tls12)
-        #expect(!old.handshakeCompleted)
-        #expect(old.bytesReceived == 0)
+        try await SecureTestServer.with() { (server: SecureTestServer) async throws in
+            var tls12 = TLSConfiguration.makeClientConfiguration()
+            tls12.maximumTLSVersion = .tlsv12
+            tls12.applicationProtocols = [SecureServer.applicationProtocol]
+            let old = try await TLSAttempt.run(port: server.port, tls: tls12)
+            #expect(!old.handshakeCompleted)
+            #expect(old.bytesReceived == 0)
 
-        for protocols in [[], ["h2"]] {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.minimumTLSVersion = .tlsv13
-            tls.applicationProtocols = protocols
-            let attempt = try await TLSAttempt.run(port: server.port, tls: tls)
-            #expect(attempt.negotiatedProtocol == nil, "\(protocols)")
-            #expect(attempt.bytesReceived == 0, "\(protocols)")
+            for protocols in [[], ["h2"]] {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.minimumTLSVersion = .tlsv13
+                tls.applicationProtocols = protocols
+                let attempt = try await TLSAttempt.run(port: server.port, tls: tls)
+                #expect(attempt.negotiatedProtocol == nil, "\(protocols)")
+                #expect(attempt.bytesReceived == 0, "\(protocols)")
+            }
+            // A proper client is still served.
+            #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
         }
-        // A proper client is still served.
-        #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
     }
 
     @Test("garbage instead of a ClientHello closes that connection; the server serves others")
     func garbage() async throws {
-        let server = try await SecureTestServer.start()
-        defer { Task { await server.stop() } }
-        for garbage in [Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8), [UInt8](repeating: 0, count: 4096)] {
-            // The server closes: cleanly, or with a reset. What it sends first is at most a
-            // TLS alert record (type 21), never a frame.
-            let reply = try await Self.readUntilClosed(garbage, port: server.port)
-            #expect(reply.isEmpty || reply.first == 21)
+        try await SecureTestServer.with() { (server: SecureTestServer) async throws in
+            for garbage in [Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8), [UInt8](repeating: 0, count: 4096)] {
+                // The server closes: cleanly, or with a reset. What it sends first is at most a
+                // TLS alert record (type 21), never a frame.
+                let reply = try await Self.readUntilClosed(garbage, port: server.port)
+                #expect(reply.isEmpty || reply.first == 21)
+            }
+            #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
         }
-        #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
     }
 
     @Test("a slow handshake (nothing, or one byte a second) is closed after the auth timeout and blocks no one")
     func slowHandshake() async throws {
-        let server = try await SecureTestServer.start(
-            configuration: SecureServerConfiguration(host: "127.0.0.1", port: 0, authTimeoutSeconds: 1, ioThreads: 1))
-        defer { Task { await server.stop() } }
-        let clock = ContinuousClock()
-        let started = clock.now
-        async let silent = RawClient.exchange([], port: server.port)
-        async let trickle = Self.trickle(port: server.port, every: .milliseconds(250))
-        // While they hang on, a proper client is served at once.
-        #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
-        _ = try await silent
-        let sent = try await trickle
-        #expect(sent >= 2)
-        let elapsed = clock.now - started
-        #expect(elapsed >= .milliseconds(900))
-        #expect(elapsed < .seconds(8))
-        #expect(try await eventually { server.server.openConnections == 0 })
+        try await SecureTestServer.with(
+            configuration: SecureServerConfiguration(host: "127.0.0.1", port: 0, authTimeoutSeconds: 1, ioThreads: 1)
+        ) { (server: SecureTestServer) async throws in
+            let clock = ContinuousClock()
+            let started = clock.now
+            async let silent = RawClient.exchange([], port: server.port)
+            async let trickle = Self.trickle(port: server.port, every: .milliseconds(250))
+            // While they hang on, a proper client is served at once.
+            #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
+            _ = try await silent
+            let sent = try await trickle
+            #expect(sent >= 2)
+            let elapsed = clock.now - started
+            #expect(elapsed >= .milliseconds(900))
+            #expect(elapsed < .seconds(8))
+            #expect(try await eventually { server.server.openConnections == 0 })
+        }
     }
 
     @Test("before authentication a request gets ERROR notAuthenticated with its requestID, and the session goes on")
     func notAuthenticated() async throws {
-        let server = try await SecureTestServer.start()
-        defer { Task { await server.stop() } }
-        try await withPinnedSession(server) { session in
-            try await session.send(.ping, requestID: 7)
-            guard case .error(let id, let error) = try await session.next() else { Issue.record("no ERROR"); return }
-            #expect(id == 7)
-            #expect(error.code == 3)
-            #expect(error.knownCode == .notAuthenticated)
-            try await session.send(.countPrekeys, requestID: 8)
-            guard case .error(let id2, let error2) = try await session.next() else { Issue.record("no second ERROR"); return }
-            #expect(id2 == 8)
-            #expect(error2.knownCode == .notAuthenticated)
-            // An unknown request type in the request range: unknownRequest, the session goes on.
-            var unknown = ByteBuffer()
-            V3Frame(type: 0x3E, requestID: 9, body: ByteBuffer()).write(into: &unknown)
-            try await session.send(raw: unknown)
-            guard case .error(9, let error3) = try await session.next() else { Issue.record("no third ERROR"); return }
-            #expect(error3.knownCode == .unknownRequest)
+        try await SecureTestServer.with() { (server: SecureTestServer) async throws in
+            try await withPinnedSession(server) { session in
+                try await session.send(.ping, requestID: 7)
+                guard case .error(let id, let error) = try await session.next() else { Issue.record("no ERROR"); return }
+                #expect(id == 7)
+                #expect(error.code == 3)
+                #expect(error.knownCode == .notAuthenticated)
+                try await session.send(.countPrekeys, requestID: 8)
+                guard case .error(let id2, let error2) = try await session.next() else { Issue.record("no second ERROR"); return }
+                #expect(id2 == 8)
+                #expect(error2.knownCode == .notAuthenticated)
+                // An unknown request type in the request range: unknownRequest, the session goes on.
+                var unknown = ByteBuffer()
+                V3Frame(type: 0x3E, requestID: 9, body: ByteBuffer()).write(into: &unknown)
+                try await session.send(raw: unknown)
+                guard case .error(9, let error3) = try await session.next() else { Issue.record("no third ERROR"); return }
+                #expect(error3.knownCode == .unknownRequest)
+            }
         }
     }
 
     @Test("a frame claiming 4 GiB gets ERROR malformed, then the connection is closed")
     func hugeFrame() async throws {
-        let server = try await SecureTestServer.start()
-        defer { Task { await server.stop() } }
-        try await withPinnedSession(server) { session in
-            try await session.send(raw: ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0xFF, 0x0B, 0, 0, 0, 1, 0, 0]))
-            guard case .error(let id, let error) = try await session.next() else { Issue.record("no ERROR"); return }
-            #expect(id == 0)
-            #expect(error.knownCode == .malformed)
-            #expect(try await session.next() == nil)
-        }
-    }
-
-    @Test("a malformed body and a zero requestID are protocol errors: ERROR malformed, then close")
-    func protocolErrors() async throws {
-        let server = try await SecureTestServer.start()
-        defer { Task { await server.stop() } }
-        for (frame, expectedID) in [(V3Frame(type: 0x0B, requestID: 5, body: ByteBuffer(bytes: [1])), UInt32(5)),
-                                    (V3Frame(type: 0x0B, requestID: 0, body: ByteBuffer()), UInt32(0))] {
+        try await SecureTestServer.with() { (server: SecureTestServer) async throws in
             try await withPinnedSession(server) { session in
-                var bytes = ByteBuffer()
-                frame.write(into: &bytes)
-                try await session.send(raw: bytes)
+                try await session.send(raw: ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0xFF, 0x0B, 0, 0, 0, 1, 0, 0]))
                 guard case .error(let id, let error) = try await session.next() else { Issue.record("no ERROR"); return }
-                #expect(id == expectedID)
+                #expect(id == 0)
                 #expect(error.knownCode == .malformed)
                 #expect(try await session.next() == nil)
             }
         }
     }
 
+    @Test("a malformed body and a zero requestID are protocol errors: ERROR malformed, then close")
+    func protocolErrors() async throws {
+        try await SecureTestServer.with() { (server: SecureTestServer) async throws in
+            for (frame, expectedID) in [(V3Frame(type: 0x0B, requestID: 5, body: ByteBuffer(bytes: [1])), UInt32(5)),
+                                        (V3Frame(type: 0x0B, requestID: 0, body: ByteBuffer()), UInt32(0))] {
+                try await withPinnedSession(server) { session in
+                    var bytes = ByteBuffer()
+                    frame.write(into: &bytes)
+                    try await session.send(raw: bytes)
+                    guard case .error(let id, let error) = try await session.next() else { Issue.record("no ERROR"); return }
+                    #expect(id == expectedID)
+                    #expect(error.knownCode == .malformed)
+                    #expect(try await session.next() == nil)
+                }
+            }
+        }
+    }
+
     @Test("a session that does not authenticate within authTimeoutSeconds is closed")
     func authTimeout() async throws {
-        let server = try await SecureTestServer.start(
-            configuration: SecureServerConfiguration(host: "127.0.0.1", port: 0, authTimeoutSeconds: 1, ioThreads: 1))
-        defer { Task { await server.stop() } }
-        let clock = ContinuousClock()
-        let started = clock.now
-        let (timeout, end) = try await withPinnedSession(server) { session in
-            (session.hello.authTimeoutSeconds, try await session.next())
+        try await SecureTestServer.with(
+            configuration: SecureServerConfiguration(host: "127.0.0.1", port: 0, authTimeoutSeconds: 1, ioThreads: 1)
+        ) { (server: SecureTestServer) async throws in
+            let clock = ContinuousClock()
+            let started = clock.now
+            let (timeout, end) = try await withPinnedSession(server) { session in
+                (session.hello.authTimeoutSeconds, try await session.next())
+            }
+            let elapsed = clock.now - started
+            #expect(timeout == 1)
+            #expect(end == nil)
+            #expect(elapsed >= .milliseconds(900))
+            #expect(elapsed < .seconds(8))
         }
-        let elapsed = clock.now - started
-        #expect(timeout == 1)
-        #expect(end == nil)
-        #expect(elapsed >= .milliseconds(900))
-        #expect(elapsed < .seconds(8))
     }
 
     @Test("random frames and random bytes never crash the session: each ends in an answer or ERROR malformed and a close")
@@ -289,25 +292,25 @@ struct SecureChannelTests {
             if actions.count == 2 { #expect(actions.last == .close && copy.state == .closed) }
         }
 
-        let server = try await SecureTestServer.start()
-        defer { Task { await server.stop() } }
-        for _ in 0..<20 {
-            let noise = (0..<Int.random(in: 1...300, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            try await withPinnedSession(server) { session in
-                try await session.send(raw: ByteBuffer(bytes: noise))
-                // Answers, then (for anything malformed) ERROR malformed and the end; a frame
-                // left incomplete waits for the auth timeout, so the client ends it here.
-                while let message = try await session.next() {
-                    guard case .error(_, let error) = message else { Issue.record("\(message)"); return }
-                    if error.knownCode == .malformed { #expect(try await session.next() == nil); return }
-                    if error.knownCode == nil { Issue.record("unknown code \(error.code)") }
-                    // A complete well-formed or unknown request was answered; try the rest.
-                    guard [.notAuthenticated, .unknownRequest, .unavailable].contains(error.knownCode) else { Issue.record("\(error)"); return }
-                    return
+        try await SecureTestServer.with() { (server: SecureTestServer) async throws in
+            for _ in 0..<20 {
+                let noise = (0..<Int.random(in: 1...300, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                try await withPinnedSession(server) { session in
+                    try await session.send(raw: ByteBuffer(bytes: noise))
+                    // Answers, then (for anything malformed) ERROR malformed and the end; a frame
+                    // left incomplete waits for the auth timeout, so the client ends it here.
+                    while let message = try await session.next() {
+                        guard case .error(_, let error) = message else { Issue.record("\(message)"); return }
+                        if error.knownCode == .malformed { #expect(try await session.next() == nil); return }
+                        if error.knownCode == nil { Issue.record("unknown code \(error.code)") }
+                        // A complete well-formed or unknown request was answered; try the rest.
+                        guard [.notAuthenticated, .unknownRequest, .unavailable].contains(error.knownCode) else { Issue.record("\(error)"); return }
+                        return
+                    }
                 }
             }
+            #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
         }
-        #expect(try await withPinnedSession(server) { $0.hello.version } == 3)
     }
 
     @Test("the state machine answers REGISTER and AUTHENTICATE with unavailable until accounts exist")

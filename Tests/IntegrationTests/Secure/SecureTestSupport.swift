@@ -30,6 +30,25 @@ struct SecureTestServer {
         return SecureTestServer(server: server, directory: directory)
     }
 
+    /// Starts a server, runs `body`, and stops the server before returning, whether `body`
+    /// succeeded or threw.
+    @discardableResult
+    static func with<T>(
+        configuration: SecureServerConfiguration = SecureServerConfiguration(host: "127.0.0.1", port: 0, ioThreads: 1),
+        certificate: ServerCertificate? = nil, directory: URL? = nil,
+        _ body: (SecureTestServer) async throws -> T
+    ) async throws -> T {
+        let server = try await start(configuration: configuration, certificate: certificate, directory: directory)
+        do {
+            let result = try await body(server)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
     func stop() async {
         await server.shutdown()
         try? FileManager.default.removeItem(at: directory)
