@@ -18,9 +18,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
     ],
     targets: [
+        // The libFuzzer entry point the harnesses share.
+        .target(name: "FuzzDriver"),
         .executableTarget(
             name: "RequestDecoderFuzzer",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "SeedWire", package: "Sealpost"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -29,6 +32,7 @@ let package = Package(
         .executableTarget(
             name: "ReplyParserFuzzer",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "SeedWire", package: "Sealpost"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -37,6 +41,7 @@ let package = Package(
         .executableTarget(
             name: "V3FrameFuzzer",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "SealpostWire", package: "Sealpost"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

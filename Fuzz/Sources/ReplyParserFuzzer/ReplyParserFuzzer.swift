@@ -1,5 +1,6 @@
 import Dispatch
 import Domain
+import FuzzDriver
 import NIOCore
 import SeedWire
 
@@ -35,21 +36,10 @@ private let limits: [UInt64] = [(1 << 30) + 64, 4096, 271, 20]
 /// The id a 1002/1003 reply is checked against unless byte 0 says otherwise.
 private let fixedTarget = ClientID(bytes: Array(0..<16))!
 
-/// libFuzzer's entry point for a program that owns `main`.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
-/// SwiftPM links an executable target's `main` to `<module>_main`, which keeps libFuzzer's
-/// own `main` out; this hands control to libFuzzer.
+/// This program's `main` (see `runLibFuzzer`).
 @_cdecl("ReplyParserFuzzer_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv, { data, size in fuzzReplyParser(data, size) })
+    runLibFuzzer(argc: argc, argv: argv, testOneInput: { data, size in fuzzReplyParser(data, size) })
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

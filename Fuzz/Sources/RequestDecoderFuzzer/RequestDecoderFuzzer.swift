@@ -1,4 +1,5 @@
 import Domain
+import FuzzDriver
 import NIOCore
 import SeedWire
 
@@ -27,21 +28,10 @@ private let limits: [(maxPayload: UInt32, inline: UInt32)] = [
     (64, 16),
 ]
 
-/// libFuzzer's entry point for a program that owns `main`.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
-/// SwiftPM links an executable target's `main` to `<module>_main` (so tests can link the
-/// module), which keeps libFuzzer's own `main` out; this hands control to libFuzzer.
+/// This program's `main` (see `runLibFuzzer`).
 @_cdecl("RequestDecoderFuzzer_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv, { data, size in fuzzRequestDecoder(data, size) })
+    runLibFuzzer(argc: argc, argv: argv, testOneInput: { data, size in fuzzRequestDecoder(data, size) })
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

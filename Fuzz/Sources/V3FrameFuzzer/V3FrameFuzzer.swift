@@ -1,4 +1,5 @@
 import Domain
+import FuzzDriver
 import NIOCore
 import SealpostWire
 
@@ -20,18 +21,10 @@ import SealpostWire
 private let frameLimits: [UInt32] = [V3Frame.defaultMaxLength, 64, 4096, 300]
 private let envelopeLimits: [UInt32] = [65_536, 16, 1024, 0]
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
+/// This program's `main` (see `runLibFuzzer`).
 @_cdecl("V3FrameFuzzer_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv, { data, size in fuzzV3(data, size) })
+    runLibFuzzer(argc: argc, argv: argv, testOneInput: { data, size in fuzzV3(data, size) })
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
