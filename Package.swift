@@ -65,12 +65,16 @@ let package = Package(
             swiftSettings: strict
         ),
         // The load generator and benchmark workloads behind `sealpost bench`: clients of
-        // the v2 protocol over blocking sockets, kept out of the composition root.
+        // the v2 protocol over blocking sockets, and of protocol v3 and MQTT 3.1.1 over
+        // TLS on SwiftNIO (the push benchmark), kept out of the composition root.
         .target(
             name: "Bench",
             dependencies: [
-                "Domain", "Application", "Adapters", "SeedWire",
+                "Domain", "Application", "Adapters", "SeedWire", "SealpostWire",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -92,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Domain", "Application", "Adapters", "SeedWire", "SealpostWire",
+                "Domain", "Application", "Adapters", "SeedWire", "SealpostWire", "Bench",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

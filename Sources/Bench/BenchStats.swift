@@ -95,3 +95,30 @@ func benchFNV<Bytes: Sequence>(_ bytes: Bytes) -> UInt64 where Bytes.Element == 
     }
     return hash
 }
+
+/// Monotonic time in nanoseconds: the push workload stamps it into each payload, and the
+/// recipient, in the same process, subtracts it from its own reading.
+func benchNanos() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// The CPU time `pid` has used, user and system, in microseconds (utime and stime, fields
+/// 14 and 15 of /proc/PID/stat, counted after the parenthesised command name).
+func benchCPUMicros(pid: Int32) -> UInt64? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = text.lastIndex(of: ")")
+    else { return nil }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // fields[0] is the state (field 3), so utime (field 14) is fields[11].
+    guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
+    let ticks = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
+    return (user + system) * 1_000_000 / ticks
+}
+
+/// Sorted samples' percentile by the loadgen's rule, in milliseconds from microseconds.
+func benchPercentileMillis(_ sorted: [UInt32], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    return Double(sorted[Int((Double(sorted.count - 1) * p).rounded())]) / 1000
+}
