@@ -1,6 +1,6 @@
 /// The figures of one push benchmark run, from every session's outcome and the server's
 /// process counters, with the check that every accepted message arrived exactly once.
-struct PushBenchReport {
+struct PushBenchReport: Sendable {
     var sessions: Int
     var seconds: Double
     var sent = 0

@@ -63,22 +63,22 @@ public struct PushBenchRun: Sendable {
         }
     }
 
-    /// Runs the benchmark and returns its figures, printing only the progress lines (setup,
-    /// drain). It blocks its thread until the run is over.
-    func measure() throws -> PushBenchReport {
+    /// Runs the benchmark and returns its figures, passing progress lines (setup, drain) to
+    /// `progress`. It blocks its thread until the run is over.
+    func measure(progress: (String) -> Void = { print($0) }) throws -> PushBenchReport {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(threads, 1))
         defer { try? group.syncShutdownGracefully() }
         switch target {
         case .sealpost(let host, let port, let fingerprint):
-            return try runSealpost(group: group, host: host, port: port, fingerprint: fingerprint)
+            return try runSealpost(group: group, host: host, port: port, fingerprint: fingerprint, progress: progress)
         case .mqtt(let host, let port, let caFile):
-            return try runMQTT(group: group, host: host, port: port, caFile: caFile)
+            return try runMQTT(group: group, host: host, port: port, caFile: caFile, progress: progress)
         }
     }
 
     // MARK: The two protocols
 
-    private func runSealpost(group: any EventLoopGroup, host: String, port: Int, fingerprint: ServerFingerprint) throws -> PushBenchReport {
+    private func runSealpost(group: any EventLoopGroup, host: String, port: Int, fingerprint: ServerFingerprint, progress: (String) -> Void) throws -> PushBenchReport {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv13
         tls.maximumTLSVersion = .tlsv13
@@ -90,9 +90,9 @@ public struct PushBenchRun: Sendable {
         let tag = Self.runTag()
         let start = benchMicros()
         let accounts = try (0..<sessions).map { try V3BenchAccount(name: "bench-\(tag)-\($0)") }
-        print("setup: \(sessions) accounts' keys made in \(benchFormat(Double(benchMicros() - start) / 1e6, 2))s")
+        progress("setup: \(sessions) accounts' keys made in \(benchFormat(Double(benchMicros() - start) / 1e6, 2))s")
         let ackBatch = self.ackBatch
-        return try drive(group: group, host: host, port: port, handlerType: V3BenchHandler.self) { channel, session, ready in
+        return try drive(group: group, host: host, port: port, handlerType: V3BenchHandler.self, progress: progress) { channel, session, ready in
             let verify: NIOSSLCustomVerificationCallback = { certificates, promise in
                 let seen = certificates.first.flatMap { try? ServerFingerprint(of: $0) }
                 promise.succeed(seen == fingerprint ? .certificateVerified : .failed)
@@ -104,7 +104,7 @@ public struct PushBenchRun: Sendable {
         }
     }
 
-    private func runMQTT(group: any EventLoopGroup, host: String, port: Int, caFile: String) throws -> PushBenchReport {
+    private func runMQTT(group: any EventLoopGroup, host: String, port: Int, caFile: String, progress: (String) -> Void) throws -> PushBenchReport {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv13
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
@@ -113,7 +113,7 @@ public struct PushBenchRun: Sendable {
         let tag = Self.runTag()
         // An IP address is not sent as SNI; the certificate's IP names are checked instead.
         let hostname: String? = Self.isIPAddress(host) ? nil : host
-        return try drive(group: group, host: host, port: port, handlerType: MQTTBenchHandler.self) { channel, session, ready in
+        return try drive(group: group, host: host, port: port, handlerType: MQTTBenchHandler.self, progress: progress) { channel, session, ready in
             try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: hostname))
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MQTTPacketDecoder()))
             return MQTTBenchHandler(session: session, clientID: "bench-\(tag)-\(session.index)", ready: ready)
@@ -136,7 +136,7 @@ public struct PushBenchRun: Sendable {
     /// returns its last handler), waits until all are set up, starts them together, waits
     /// `seconds` and then for the run to drain, and gathers the figures.
     private func drive<Handler: PushBenchHandler>(
-        group: any EventLoopGroup, host: String, port: Int, handlerType: Handler.Type,
+        group: any EventLoopGroup, host: String, port: Int, handlerType: Handler.Type, progress: (String) -> Void,
         makeHandler: @escaping @Sendable (any Channel, PushBenchSession, EventLoopPromise<Handler.Address>) throws -> Handler
     ) throws -> PushBenchReport {
         let counters = PushBenchCounters()
@@ -179,7 +179,7 @@ public struct PushBenchRun: Sendable {
         let addresses = try EventLoopFuture.whenAllSucceed(readies, on: loop).wait()
         let bound = try EventLoopFuture.whenAllSucceed(handlers, on: loop).wait()
         let open = try EventLoopFuture.whenAllSucceed(channels, on: loop).wait()
-        print("setup: \(sessions) sessions connected and ready in \(benchFormat(Double(benchMicros() - setupStart) / 1e6, 2))s")
+        progress("setup: \(sessions) sessions connected and ready in \(benchFormat(Double(benchMicros() - setupStart) / 1e6, 2))s")
 
         let cpuBefore = serverPid.flatMap(benchCPUMicros)
         let start = benchNanos()
@@ -198,7 +198,7 @@ public struct PushBenchRun: Sendable {
         let drainSeconds = Double(benchNanos() - end) / 1e9
         let cpuAfter = serverPid.flatMap(benchCPUMicros)
         let rss = serverPid.flatMap(benchPeakRSSKiB)
-        print("drain: \(benchFormat(max(drainSeconds, 0), 2))s after the end of sending\(counters.drained ? "" : " (gave up waiting: not drained in 30 s)")")
+        progress("drain: \(benchFormat(max(drainSeconds, 0), 2))s after the end of sending\(counters.drained ? "" : " (gave up waiting: not drained in 30 s)")")
 
         var outcomes: [PushBenchSession.Outcome] = []
         for (handler, channel) in zip(bound, open) {

@@ -33,6 +33,9 @@ final class V3BenchHandler: PushBenchHandler {
     private var targets: [AccountID] = []
     private var pendingAcks: [UInt64] = []
     private var ackCount: UInt32 = 0
+    /// ACK requests sent and not answered yet: with the window's SENDs, they must stay
+    /// within HELLO's maxInFlight.
+    private var acksInFlight = 0
     private var output: ByteBuffer
 
     init(session: PushBenchSession, account: V3BenchAccount, ackBatch: Int, ready: EventLoopPromise<AccountID>) {
@@ -149,6 +152,7 @@ final class V3BenchHandler: PushBenchHandler {
 
     private func result(_ requestID: UInt32, _ body: ByteBuffer) {
         if requestID & Self.ackFlag != 0 {
+            acksInFlight -= 1
             session.counters.acksOutstanding.add(-1, ordering: .relaxed)
         } else if requestID == Self.registerID {
             guard case .registered(let id)? = try? V3Result.decode(answering: .register, body: body) else {
@@ -165,6 +169,7 @@ final class V3BenchHandler: PushBenchHandler {
     private func refused(_ requestID: UInt32, _ error: V3Error) {
         let name = error.knownCode.map { "\($0)" } ?? "code \(error.code)"
         if requestID & Self.ackFlag != 0 {
+            acksInFlight -= 1
             session.counters.acksOutstanding.add(-1, ordering: .relaxed)
             session.record(error: "ACK refused: \(name)")
         } else if requestID == Self.registerID {
@@ -192,16 +197,24 @@ final class V3BenchHandler: PushBenchHandler {
         }
     }
 
+    /// Sends the pending delivery ids, at most 256 per ACK, while ACKs in flight leave room
+    /// in HELLO's maxInFlight beside the window's SENDs; the rest wait for an ACK's answer.
     private func flushAcks() {
-        guard !pendingAcks.isEmpty else { return }
-        ackCount &+= 1
-        let requestID = Self.ackFlag | (ackCount & ~Self.ackFlag)
-        V3Frame.write(type: V3RequestType.ack.rawValue, requestID: requestID, into: &output) { body in
-            body.writeInteger(UInt16(pendingAcks.count))
-            for id in pendingAcks { body.writeInteger(id) }
+        let limit = max(Int(hello?.maxInFlight ?? 0) - session.window - 1, 1)
+        var start = 0
+        while start < pendingAcks.count, acksInFlight < limit {
+            let end = min(start + V3Request.maxAcksPerRequest, pendingAcks.count)
+            ackCount &+= 1
+            let requestID = Self.ackFlag | (ackCount & ~Self.ackFlag)
+            V3Frame.write(type: V3RequestType.ack.rawValue, requestID: requestID, into: &output) { body in
+                body.writeInteger(UInt16(end - start))
+                for id in pendingAcks[start..<end] { body.writeInteger(id) }
+            }
+            acksInFlight += 1
+            session.counters.acksOutstanding.add(1, ordering: .relaxed)
+            start = end
         }
-        pendingAcks.removeAll(keepingCapacity: true)
-        session.counters.acksOutstanding.add(1, ordering: .relaxed)
+        pendingAcks.removeFirst(start)
     }
 
     private func flush() {
