@@ -82,7 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             var secure = configuration.secure
             secure.host = configuration.server.host
-            secureServer = try await SecureServer.bind(configuration: secure, certificate: certificate, logger: logger)
+            secureServer = try await SecureServer.bind(configuration: secure, certificate: certificate, router: nil, logger: logger)
         }
         let storage: OpenedStorage
         do {

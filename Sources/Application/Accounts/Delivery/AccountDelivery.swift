@@ -136,7 +136,11 @@ public final class AccountDelivery: Sendable {
                     for envelope in leased { state.inFlight.insert(envelope.id) }
                     return true
                 }
-                guard stillOpen else { return }
+                guard stillOpen else {
+                    // `end()` ran while this lease was being taken: give it back as well.
+                    try? await queue.release(holder)
+                    return
+                }
                 try await push(.envelopes(leased))
                 continue
             }
