@@ -5,9 +5,9 @@ import Synchronization
 
 /// The v3 use cases over the in-memory stores, the real Ed25519 verifier and a manual clock.
 struct AccountFixture {
-    let accounts = InMemoryAccountStore()
-    let queue = InMemoryEnvelopeQueue()
-    let notifier = LocalDeliveryNotifier()
+    let accounts: any AccountStore = InMemoryAccountStore()
+    let queue: any EnvelopeQueue = InMemoryEnvelopeQueue()
+    let notifier: any DeliveryNotifier = LocalDeliveryNotifier()
     let clock = ManualClock()
     let limits: AccountLimits
     let useCases: AccountUseCases

@@ -83,7 +83,9 @@ public struct SecureSessionStateMachine: Sendable {
         }
         let request: V3Request?
         do {
-            request = try V3Request.decode(type: frame.type, body: frame.body, maxEnvelope: hello.maxEnvelopeBytes)
+            // The frame's own limit bounds an envelope here; SEND's use case refuses one over
+            // maxEnvelopeBytes with `tooLarge`, and the session goes on (§5.9).
+            request = try V3Request.decode(type: frame.type, body: frame.body, maxEnvelope: hello.maxFrameBytes)
         } catch {
             return protocolError(requestID: frame.requestID, "\(error)")
         }
