@@ -95,10 +95,6 @@ public final class PostgresAccountStore: AccountStore {
                     return heldIDs.count + prekeys.count
                 }
             }
-        } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "one_time_prekeys_id_key" {
-            // A prekey stored meanwhile by a taker's commit cannot happen (takers delete), so
-            // this is an upload racing another upload of the same id.
-            throw AccountStoreError.duplicatePrekey(prekeys.first?.id ?? 0)
         } catch let error as PostgresError {
             throw error.storeError
         }
