@@ -1,5 +1,8 @@
 import SeedWire
 #if canImport(Glibc)
+// CLinuxNet too: since other files of the module import it (its headers include the netinet
+// ones), the release (whole-module) build finds IPPROTO_TCP here only with it.
+import CLinuxNet
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
