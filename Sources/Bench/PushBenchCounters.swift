@@ -13,6 +13,9 @@ final class PushBenchCounters: Sendable {
     let delivered = Atomic<Int>(0)
     /// Acknowledgement requests (v3 ACK) not answered yet.
     let acksOutstanding = Atomic<Int>(0)
+    /// v3 ACK requests sent, and the delivery ids they carried.
+    let ackRequests = Atomic<Int>(0)
+    let ackedIDs = Atomic<Int>(0)
     /// Sessions that failed or closed before the end.
     let failedSessions = Atomic<Int>(0)
 

@@ -24,12 +24,21 @@ struct PushBenchReport: Sendable {
     var pushMicros: [UInt32] = []
     var serverCPUMicros: UInt64?
     var serverPeakRSSKiB: UInt64?
+    /// The bench's own CPU time over the same span: the client's share of the machine.
+    var clientCPUMicros: UInt64?
+    /// v3: ACK requests sent and the ids they carried.
+    var ackRequests = 0
+    var ackedIDs = 0
 
-    init(outcomes: [PushBenchSession.Outcome], seconds: Double, serverCPUMicros: UInt64?, serverPeakRSSKiB: UInt64?) {
+    init(outcomes: [PushBenchSession.Outcome], seconds: Double, serverCPUMicros: UInt64?, serverPeakRSSKiB: UInt64?,
+         clientCPUMicros: UInt64? = nil, ackRequests: Int = 0, ackedIDs: Int = 0) {
         self.sessions = outcomes.count
         self.seconds = seconds
         self.serverCPUMicros = serverCPUMicros
         self.serverPeakRSSKiB = serverPeakRSSKiB
+        self.clientCPUMicros = clientCPUMicros
+        self.ackRequests = ackRequests
+        self.ackedIDs = ackedIDs
         var seen = outcomes.map { [UInt8](repeating: 0, count: $0.recipients.count) }
         for outcome in outcomes {
             sent += outcome.recipients.count
@@ -88,19 +97,22 @@ struct PushBenchReport: Sendable {
     func lines(protocolName: String) -> [String] {
         let cpu = cpuMicrosPerMessage.map { benchFormat($0, 1) } ?? "?"
         let rss = serverPeakRSSKiB.map { benchFormat(Double($0) / 1024, 0) } ?? "?"
+        let clientCPU = clientCPUMicros.flatMap { uniqueDelivered > 0 ? benchFormat(Double($0) / Double(uniqueDelivered), 1) : nil } ?? "?"
         var lines = [
             "send: \(sent) sent, \(accepted) accepted, \(refused) refused, \(unanswered) unanswered; in \(benchFormat(seconds, 2))s \(acceptedInWindow) accepted = \(benchFormat(acceptedPerSecond, 0)) accepted/s; "
                 + "send→accept ms p50 \(benchFormat(benchPercentileMillis(acceptMicros, 0.5), 2)) p99 \(benchFormat(benchPercentileMillis(acceptMicros, 0.99), 2))",
             "push: \(delivered) delivered; in \(benchFormat(seconds, 2))s \(deliveredInWindow) delivered = \(benchFormat(deliveredPerSecond, 0)) delivered/s; "
                 + "send→push ms p50 \(benchFormat(benchPercentileMillis(pushMicros, 0.5), 2)) p99 \(benchFormat(benchPercentileMillis(pushMicros, 0.99), 2)) max \(benchFormat(benchPercentileMillis(pushMicros, 1), 2))",
             "server: cpu \(serverCPUMicros.map(String.init) ?? "?") µs over \(uniqueDelivered) messages = \(cpu) µs/message; peak rss \(rss) MiB",
+            "client: cpu \(clientCPUMicros.map(String.init) ?? "?") µs = \(clientCPU) µs/message (this bench, both directions)"
+                + (ackRequests > 0 ? "; \(ackRequests) ACKs carried \(ackedIDs) ids = \(benchFormat(Double(ackedIDs) / Double(ackRequests), 1)) per ACK" : ""),
             "verify: accepted \(accepted) delivered \(delivered) lost \(lost) duplicated \(duplicated) corrupted \(corrupted) unaccepted_delivered \(unacceptedDelivered) errors \(errors)",
         ]
         lines += firstErrors.map { "  error: \($0)" }
         lines.append(
             "summary: protocol \(protocolName) sessions \(sessions) accepted_per_s \(benchFormat(acceptedPerSecond, 0)) delivered_per_s \(benchFormat(deliveredPerSecond, 0)) "
                 + "push_p50_ms \(benchFormat(benchPercentileMillis(pushMicros, 0.5), 2)) push_p99_ms \(benchFormat(benchPercentileMillis(pushMicros, 0.99), 2)) "
-                + "accept_p99_ms \(benchFormat(benchPercentileMillis(acceptMicros, 0.99), 2)) cpu_us_per_msg \(cpu) rss_mib \(rss) "
+                + "accept_p99_ms \(benchFormat(benchPercentileMillis(acceptMicros, 0.99), 2)) cpu_us_per_msg \(cpu) rss_mib \(rss) client_cpu_us_per_msg \(clientCPU) "
                 + "lost \(lost) duplicated \(duplicated) corrupted \(corrupted) errors \(errors) ok \(ok)")
         return lines
     }

@@ -29,6 +29,9 @@ public struct PushBenchRun: Sendable {
     public var payload: Int
     /// v3 only: delivery ids per ACK at most (an ACK also goes at the end of each read).
     public var ackBatch: Int
+    /// v3 only: when set, an ACK of fewer than `ackBatch` ids waits this long after a read
+    /// ends, for more ids to join it.
+    public var ackDelayMicros: Int
     /// The server's process, for its CPU time and peak RSS.
     public var serverPid: Int32?
     /// Event loop threads for the client side.
@@ -37,13 +40,14 @@ public struct PushBenchRun: Sendable {
     public static let minimumPayload = PushBenchSession.headerSize
 
     public init(target: Target, sessions: Int = 100, window: Int = 16, seconds: Double = 10, payload: Int = 100,
-                ackBatch: Int = 32, serverPid: Int32? = nil, threads: Int = System.coreCount) {
+                ackBatch: Int = 32, ackDelayMicros: Int = 0, serverPid: Int32? = nil, threads: Int = System.coreCount) {
         self.target = target
         self.sessions = sessions
         self.window = window
         self.seconds = seconds
         self.payload = payload
         self.ackBatch = ackBatch
+        self.ackDelayMicros = ackDelayMicros
         self.serverPid = serverPid
         self.threads = threads
     }
@@ -92,6 +96,7 @@ public struct PushBenchRun: Sendable {
         let accounts = try (0..<sessions).map { try V3BenchAccount(name: "bench-\(tag)-\($0)") }
         progress("setup: \(sessions) accounts' keys made in \(benchFormat(Double(benchMicros() - start) / 1e6, 2))s")
         let ackBatch = self.ackBatch
+        let ackDelay: TimeAmount? = ackDelayMicros > 0 ? .microseconds(Int64(ackDelayMicros)) : nil
         return try drive(group: group, host: host, port: port, handlerType: V3BenchHandler.self, progress: progress) { channel, session, ready in
             let verify: NIOSSLCustomVerificationCallback = { certificates, promise in
                 let seen = certificates.first.flatMap { try? ServerFingerprint(of: $0) }
@@ -100,7 +105,7 @@ public struct PushBenchRun: Sendable {
             let tlsHandler = try NIOSSLClientHandler(context: context, serverHostname: nil, customVerificationCallback: verify)
             try channel.pipeline.syncOperations.addHandler(tlsHandler)
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(V3FrameDecoder()))
-            return V3BenchHandler(session: session, account: accounts[session.index], ackBatch: ackBatch, ready: ready)
+            return V3BenchHandler(session: session, account: accounts[session.index], ackBatch: ackBatch, ackDelay: ackDelay, ready: ready)
         }
     }
 
@@ -182,6 +187,7 @@ public struct PushBenchRun: Sendable {
         progress("setup: \(sessions) sessions connected and ready in \(benchFormat(Double(benchMicros() - setupStart) / 1e6, 2))s")
 
         let cpuBefore = serverPid.flatMap(benchCPUMicros)
+        let clientBefore = benchCPUMicros(pid: getpid())
         let start = benchNanos()
         let end = start + UInt64(seconds * 1e9)
         for (handler, channel) in zip(bound, open) {
@@ -197,6 +203,7 @@ public struct PushBenchRun: Sendable {
         }
         let drainSeconds = Double(benchNanos() - end) / 1e9
         let cpuAfter = serverPid.flatMap(benchCPUMicros)
+        let clientAfter = benchCPUMicros(pid: getpid())
         let rss = serverPid.flatMap(benchPeakRSSKiB)
         progress("drain: \(benchFormat(max(drainSeconds, 0), 2))s after the end of sending\(counters.drained ? "" : " (gave up waiting: not drained in 30 s)")")
 
@@ -207,6 +214,9 @@ public struct PushBenchRun: Sendable {
         }
         for channel in open { try? channel.closeFuture.wait() }
         let cpu = cpuBefore.flatMap { before in cpuAfter.map { $0 - before } }
-        return PushBenchReport(outcomes: outcomes, seconds: seconds, serverCPUMicros: cpu, serverPeakRSSKiB: rss)
+        let client = clientBefore.flatMap { before in clientAfter.map { $0 - before } }
+        return PushBenchReport(
+            outcomes: outcomes, seconds: seconds, serverCPUMicros: cpu, serverPeakRSSKiB: rss, clientCPUMicros: client,
+            ackRequests: counters.ackRequests.load(ordering: .relaxed), ackedIDs: counters.ackedIDs.load(ordering: .relaxed))
     }
 }

@@ -8,7 +8,8 @@ import SealpostWire
 /// One protocol v3 session of the push benchmark, written on the codec: on HELLO it
 /// registers its account (the proof signed over the nonce and the certificate's hash),
 /// then sends SENDs within the window and acknowledges DELIVERY frames in batches (every
-/// `ackBatch` ids, or at the end of each read, whichever comes first).
+/// `ackBatch` ids, or when the connection is idle: at the end of each read, or `ackDelay`
+/// after it when one is set, whichever comes first).
 ///
 /// Request ids: 1 for REGISTER, 2 + sequence for a SEND, the high bit set for an ACK.
 final class V3BenchHandler: PushBenchHandler {
@@ -22,6 +23,8 @@ final class V3BenchHandler: PushBenchHandler {
     private var session: PushBenchSession
     private let account: V3BenchAccount
     private let ackBatch: Int
+    private let ackDelay: TimeAmount?
+    private var ackTimer: Scheduled<Void>?
     private let ready: EventLoopPromise<AccountID>
     private var context: ChannelHandlerContext?
     private var certificateHash: [UInt8]?
@@ -38,10 +41,11 @@ final class V3BenchHandler: PushBenchHandler {
     private var acksInFlight = 0
     private var output: ByteBuffer
 
-    init(session: PushBenchSession, account: V3BenchAccount, ackBatch: Int, ready: EventLoopPromise<AccountID>) {
+    init(session: PushBenchSession, account: V3BenchAccount, ackBatch: Int, ackDelay: TimeAmount?, ready: EventLoopPromise<AccountID>) {
         self.session = session
         self.account = account
         self.ackBatch = min(max(ackBatch, 1), V3Request.maxAcksPerRequest)
+        self.ackDelay = ackDelay
         self.ready = ready
         self.output = ByteBuffer()
         pendingAcks.reserveCapacity(self.ackBatch)
@@ -55,6 +59,7 @@ final class V3BenchHandler: PushBenchHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        ackTimer?.cancel()
         self.context = nil
     }
 
@@ -68,6 +73,7 @@ final class V3BenchHandler: PushBenchHandler {
     func finish() {
         finishing = true
         session.stop()
+        ackTimer?.cancel()
         flushAcks()
         flush()
         context?.close(promise: nil)
@@ -108,15 +114,32 @@ final class V3BenchHandler: PushBenchHandler {
             let targets = self.targets
             session.delivered(delivery.envelope, now: now) { sender in sender < targets.count && targets[sender] == delivery.sender }
             pendingAcks.append(delivery.messageID)
-            if pendingAcks.count >= ackBatch { flushAcks() }
+            if pendingAcks.count >= ackBatch {
+                ackTimer?.cancel()
+                ackTimer = nil
+                flushAcks()
+            }
         case .notice, .ignored:
             break
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        flushAcks()
+        if let ackDelay, !pendingAcks.isEmpty, pendingAcks.count < ackBatch {
+            if ackTimer == nil {
+                let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+                ackTimer = context.eventLoop.scheduleTask(in: ackDelay) { handler.value.ackTimerFired() }
+            }
+        } else {
+            flushAcks()
+        }
         fillWindow()
+        flush()
+    }
+
+    private func ackTimerFired() {
+        ackTimer = nil
+        flushAcks()
         flush()
     }
 
@@ -212,6 +235,8 @@ final class V3BenchHandler: PushBenchHandler {
             }
             acksInFlight += 1
             session.counters.acksOutstanding.add(1, ordering: .relaxed)
+            session.counters.ackRequests.add(1, ordering: .relaxed)
+            session.counters.ackedIDs.add(end - start, ordering: .relaxed)
             start = end
         }
         pendingAcks.removeFirst(start)

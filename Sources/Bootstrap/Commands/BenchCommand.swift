@@ -74,6 +74,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "v3: delivery ids per ACK at most (an ACK also goes when a read ends).")
     var ackBatch = 32
 
+    @Option(name: .long, help: "v3: with fewer than --ack-batch ids pending when a read ends, wait this many µs for more (0: ACK at once).")
+    var ackDelayUs = 0
+
     @Option(name: .long, help: "v3: the server's fingerprint (64 hex digits; `sealpost server-fingerprint`).")
     var serverFingerprint: String?
 
@@ -97,6 +100,7 @@ struct BenchCommand: ParsableCommand {
         }
         guard (1...256).contains(ackBatch) else { throw ValidationError("--ack-batch must be 1...256") }
         if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+        guard (0...1_000_000).contains(ackDelayUs) else { throw ValidationError("--ack-delay-us must be 0...1000000") }
         if `protocol` == .v3, serverFingerprint.flatMap(ServerFingerprint.init(hex:)) == nil {
             throw ValidationError("--protocol v3 needs --server-fingerprint with 64 hex digits")
         }
@@ -128,7 +132,7 @@ extension BenchCommand {
         }
         var run = PushBenchRun(
             target: target, sessions: sessions, window: window, seconds: seconds, payload: payload,
-            ackBatch: ackBatch, serverPid: serverPid)
+            ackBatch: ackBatch, ackDelayMicros: ackDelayUs, serverPid: serverPid)
         if let threads { run.threads = threads }
         if try !run.run() { throw ExitCode(1) }
     }

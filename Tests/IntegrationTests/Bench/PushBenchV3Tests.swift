@@ -12,7 +12,7 @@ struct PushBenchV3Tests {
         try await SecureAccountsTests.withServer(kind) { server, _ in
             let run = PushBenchRun(
                 target: .sealpost(host: "127.0.0.1", port: server.port, fingerprint: server.fingerprint),
-                sessions: 4, window: 4, seconds: 0.3, payload: 100, ackBatch: 3, threads: 1)
+                sessions: 4, window: 4, seconds: 0.3, payload: 100, ackBatch: 3, ackDelayMicros: 500, threads: 1)
             let report = try await offPool { try run.measure(progress: { _ in }) }
             #expect(report.sessions == 4)
             #expect(report.accepted > 0)
