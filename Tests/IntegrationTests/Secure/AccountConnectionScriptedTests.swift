@@ -149,6 +149,69 @@ struct AccountConnectionScriptedTests {
         }
     }
 
+    @Test("2,000 lookups from 40 tasks through maxInFlight 16, answered in shuffled batches: each gets its own answer")
+    func manyInFlight() async throws {
+        let bob = try AccountKeys.generate(oneTimePrekeyIDs: [])
+        let total = 2_000
+        try await ScriptedV3Server.with { server in
+            let (client, peer, _) = try await Self.open(server, maxInFlight: 16)
+            async let answered: Int = {
+                var unanswered: [(UInt32, String)] = []
+                var count = 0
+                var largest = 0
+                while count < total {
+                    let (id, request) = try await peer.request()
+                    guard case .lookup(let name) = request else { throw ScriptError("not LOOKUP: \(request)") }
+                    unanswered.append((id, name))
+                    largest = max(largest, unanswered.count)
+                    #expect(unanswered.count <= 16)
+                    if unanswered.count == 16 || peer.frames.count == 0 {
+                        for (id, name) in unanswered.shuffled() {
+                            try await peer.sendResult(.account(Self.account(0xB0), name: name, identity: bob.identity), to: id)
+                        }
+                        count += unanswered.count
+                        unanswered = []
+                    }
+                }
+                return largest
+            }()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<40 {
+                    group.addTask {
+                        for index in 0..<(total / 40) {
+                            let name = try AccountName("name-\(task)-\(index)")
+                            let account = try await client.lookup(name: name)
+                            #expect(account.name == name)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let largest = try await answered
+            #expect(largest > 1)
+            await client.close()
+        }
+    }
+
+    @Test("a request whose task is cancelled throws CancellationError; its late answer is dropped and the session goes on")
+    func cancellation() async throws {
+        try await ScriptedV3Server.with { server in
+            let (client, peer, _) = try await Self.open(server)
+            let task = Task { try await client.countPrekeys() }
+            let (id, _) = try await peer.request()
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.value }
+            try await peer.sendResult(.prekeyCount(1), to: id)
+            async let pinged: Void = client.ping()
+            let (pingID, request) = try await peer.request()
+            #expect(request == .ping && pingID != id)
+            try await peer.sendResult(.done, to: pingID)
+            try await pinged
+            #expect(client.endReason == nil)
+            await client.close()
+        }
+    }
+
     /// What a broken or malicious server sends in answer to COUNT_PREKEYS.
     enum Malformed: String, CaseIterable, Sendable {
         case deliveryWithRequestID, lyingLength, unknownType, resultForUnknownID, truncatedResult, secondHello, envelopeOverLimit

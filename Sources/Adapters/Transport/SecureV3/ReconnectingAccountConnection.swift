@@ -230,29 +230,33 @@ public final class ReconnectingAccountConnection: AccountServerConnection, Senda
     }
 
     /// Passes `connection`'s events on, each message id once; returns why the session ended.
+    /// A redelivery already acknowledged here is acknowledged again beside the loop, so that
+    /// the events behind it are not held up by the answer.
     private func forward(_ connection: SecureAccountConnection) async -> AccountServerError {
         enum Seen { case new, acknowledged, pending }
-        do {
-            for try await event in connection.events {
-                guard case .delivery(let delivery) = event else {
-                    sink.yield(event)
-                    continue
+        return await withDiscardingTaskGroup { group in
+            do {
+                for try await event in connection.events {
+                    guard case .delivery(let delivery) = event else {
+                        sink.yield(event)
+                        continue
+                    }
+                    let seen = state.withLock { state -> Seen in
+                        if state.recent.insert(delivery.messageID) { return .new }
+                        return state.recent.isAcknowledged(delivery.messageID) ? .acknowledged : .pending
+                    }
+                    switch seen {
+                    case .new: sink.yield(event)
+                    case .acknowledged: group.addTask { _ = try? await connection.acknowledge([delivery.messageID]) }
+                    case .pending: break
+                    }
                 }
-                let seen = state.withLock { state -> Seen in
-                    if state.recent.insert(delivery.messageID) { return .new }
-                    return state.recent.isAcknowledged(delivery.messageID) ? .acknowledged : .pending
-                }
-                switch seen {
-                case .new: sink.yield(event)
-                case .acknowledged: _ = try? await connection.acknowledge([delivery.messageID])
-                case .pending: break
-                }
+            } catch let error as AccountServerError {
+                return error
+            } catch {
+                return .connectionLost(server: connection.server, reason: "\(error)")
             }
-        } catch let error as AccountServerError {
-            return error
-        } catch {
-            return .connectionLost(server: connection.server, reason: "\(error)")
+            return connection.endReason ?? .closed
         }
-        return connection.endReason ?? .closed
     }
 }

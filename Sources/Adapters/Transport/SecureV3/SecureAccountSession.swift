@@ -118,23 +118,24 @@ final class SecureAccountSession: Sendable {
     private func answer(to id: UInt32) async throws -> V3Result {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<V3Result, any Error>) in
-                let ready: Result<V3Result, any Error>? = state.withLock { state in
+                // The answer, if it is known already, and whether its slot was freed.
+                let ready: (Result<V3Result, any Error>, freed: Bool)? = state.withLock { state in
                     switch state.pending[id] {
                     case .sent(let type):
                         state.pending[id] = .waiting(type, continuation)
                         return nil
                     case .answered(let result):
                         state.pending[id] = nil
-                        return result.mapError { $0 }
+                        return (result.mapError { $0 }, true)
                     case .abandoned:
-                        return .failure(CancellationError())
+                        return (.failure(CancellationError()), false)
                     case .waiting, nil:
-                        return .failure(state.ended ?? AccountServerError.connectionLost(server: server, reason: "the request was lost"))
+                        return (.failure(state.ended ?? AccountServerError.connectionLost(server: server, reason: "the request was lost")), false)
                     }
                 }
-                if let ready {
-                    continuation.resume(with: ready)
-                    if case .success = ready { freeSlot() }
+                if let (result, freed) = ready {
+                    continuation.resume(with: result)
+                    if freed { freeSlot() }
                 }
             }
         } onCancel: {
