@@ -59,7 +59,7 @@ public enum V3ErrorCode: UInt16, Sendable, CaseIterable {
 }
 
 /// An ERROR body. `code` stays a number so that a code added later still decodes.
-public struct V3Error: Hashable, Sendable {
+public struct V3Error: Error, Hashable, Sendable {
     public var code: UInt16
     public var retryAfterMilliseconds: UInt32
     public var message: String

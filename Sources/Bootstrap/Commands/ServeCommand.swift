@@ -73,6 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "sealpost")
         // The certificate first: a bad tls.* setting stops the server before it opens the store.
+        var secureCertificate: ServerCertificate?
         var secureServer: SecureServer?
         if configuration.secureEnabled {
             let certificate = try await configuration.loadCertificate()
@@ -80,19 +81,20 @@ struct ServeCommand: AsyncParsableCommand {
             if case .generated(let path, true) = certificate.origin {
                 logger.notice("tls: made a self-signed certificate in \(path)")
             }
-            var secure = configuration.secure
-            secure.host = configuration.server.host
-            secureServer = try await SecureServer.bind(configuration: secure, certificate: certificate, logger: logger)
+            secureCertificate = certificate
         }
-        let storage: OpenedStorage
-        do {
-            storage = try await OpenedStorage.open(configuration.storage, limits: configuration.limits, logger: logger)
-        } catch {
-            await secureServer?.shutdown()
-            throw error
-        }
+        let storage = try await OpenedStorage.open(configuration.storage, limits: configuration.limits, logger: logger)
         do {
             try await storage.messages.recover()
+            if let certificate = secureCertificate {
+                var secure = configuration.secure
+                secure.host = configuration.server.host
+                let useCases = AccountUseCases(
+                    accounts: storage.accounts, queue: storage.envelopes, notifier: storage.notifier,
+                    verifier: OpenSSLSignatureVerifier(), clock: SystemWallClock(), limits: configuration.accountLimits)
+                secureServer = try await SecureServer.bind(
+                    configuration: secure, certificate: certificate, router: SecureRequestRouter(useCases: useCases), logger: logger)
+            }
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             // Lines for scripts to wait on, printed once signals are handled (see the services):
             // the legacy server's first, as before.
@@ -113,6 +115,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
             services.append(.init(service: AnnouncementService(text: lines), successTerminationBehavior: .ignore))
             services.append(.init(service: StoreHousekeepingService(store: storage.messages, interval: .seconds(60), logger: logger)))
+            if secureServer != nil {
+                services.append(.init(service: LeaseHousekeepingService(
+                    queue: storage.envelopes, clock: SystemWallClock(), interval: .seconds(10), logger: logger)))
+            }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()

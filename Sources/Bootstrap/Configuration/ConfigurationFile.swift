@@ -54,10 +54,13 @@ struct ConfigurationFile: Decodable {
         }
     }
     struct Logging: Decodable { var level: String? }
+    /// `directory`: the v3 account directory.
+    struct Directory: Decodable { var listable: Bool? }
 
     var server: Server?
     var limits: Limits?
     var storage: Storage?
     var logging: Logging?
     var tls: TLS?
+    var directory: Directory?
 }

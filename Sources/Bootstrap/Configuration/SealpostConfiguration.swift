@@ -33,6 +33,13 @@ struct SealpostConfiguration: Hashable, Sendable {
     var secure = SecureServerConfiguration()
     var secureEnabled = true
     var tls = TLSFiles()
+    /// `directory.listable`: whether v3 LIST is served.
+    var directoryListable = true
+
+    /// The limits the v3 use cases enforce.
+    var accountLimits: AccountLimits {
+        AccountLimits(maxEnvelopeBytes: Int(secure.maxEnvelopeBytes), directoryListable: directoryListable)
+    }
 
     /// Reads a JSON configuration file (see `config/`) over `base`: keys left out keep
     /// the values of `base`.
@@ -83,6 +90,7 @@ struct SealpostConfiguration: Hashable, Sendable {
             if let enabled = server.legacy?.enabled { legacyEnabled = enabled }
             if let secure = server.secure { try apply(secure, source: source) }
         }
+        if let listable = file.directory?.listable { directoryListable = listable }
         if let limits = file.limits {
             let payload = limits.maxPayloadBytes ?? UInt64(self.limits.maxPayload)
             let inline = limits.inlineContentBytes ?? UInt64(self.limits.inlineContentLimit)

@@ -313,21 +313,6 @@ struct SecureChannelTests {
         }
     }
 
-    @Test("the state machine answers REGISTER and AUTHENTICATE with unavailable until accounts exist")
-    func registerUnavailable() {
-        var machine = SecureSessionStateMachine(hello: SecureServerConfiguration().hello(nonce: [UInt8](repeating: 1, count: 32)))
-        #expect(machine.received(V3Frame(type: 0x0B, requestID: 1, body: ByteBuffer())).isEmpty)
-        #expect(machine.handshakeCompleted(negotiatedProtocol: SecureServer.applicationProtocol).count == 1)
-        var body = ByteBuffer()
-        body.writeBytes([UInt8](repeating: 2, count: 16 + 64))
-        let actions = machine.received(V3Frame(type: V3RequestType.authenticate.rawValue, requestID: 4, body: body))
-        guard case .send(.error(4, let error)) = actions.first else { Issue.record("\(actions)"); return }
-        #expect(error.knownCode == .unavailable)
-        #expect(machine.state == .unauthenticated)
-        #expect(machine.authenticationTimedOut() == [.close])
-        #expect(machine.state == .closed)
-    }
-
     /// Writes `bytes` and reads until the server closes; a reset counts as a close.
     private static func readUntilClosed(_ bytes: [UInt8], port: Int) async throws -> [UInt8] {
         let channel = try await RawClient.connect(port: port)

@@ -18,7 +18,7 @@ struct SecureTestServer {
     /// Starts a server with a certificate made in a fresh directory (or the one given).
     static func start(
         configuration: SecureServerConfiguration = SecureServerConfiguration(host: "127.0.0.1", port: 0, ioThreads: 1),
-        certificate: ServerCertificate? = nil, directory: URL? = nil
+        certificate: ServerCertificate? = nil, directory: URL? = nil, router: SecureRequestRouter? = nil
     ) async throws -> SecureTestServer {
         let directory = try directory ?? TestStores.temporaryDirectory()
         let certificate = if let certificate { certificate } else {
@@ -26,7 +26,7 @@ struct SecureTestServer {
         }
         var logger = Logger(label: "secure-test")
         logger.logLevel = .critical
-        let server = try await SecureServer.bind(configuration: configuration, certificate: certificate, logger: logger)
+        let server = try await SecureServer.bind(configuration: configuration, certificate: certificate, router: router, logger: logger)
         return SecureTestServer(server: server, directory: directory)
     }
 
@@ -35,10 +35,10 @@ struct SecureTestServer {
     @discardableResult
     static func with<T>(
         configuration: SecureServerConfiguration = SecureServerConfiguration(host: "127.0.0.1", port: 0, ioThreads: 1),
-        certificate: ServerCertificate? = nil, directory: URL? = nil,
+        certificate: ServerCertificate? = nil, directory: URL? = nil, router: SecureRequestRouter? = nil,
         _ body: (SecureTestServer) async throws -> T
     ) async throws -> T {
-        let server = try await start(configuration: configuration, certificate: certificate, directory: directory)
+        let server = try await start(configuration: configuration, certificate: certificate, directory: directory, router: router)
         do {
             let result = try await body(server)
             await server.stop()

@@ -63,6 +63,66 @@ enum PostgresMigrations {
             "ALTER TABLE message_chunks ALTER COLUMN data SET STORAGE EXTERNAL",
             "ALTER TABLE messages ALTER COLUMN content SET STORAGE EXTERNAL",
         ]),
+        // Protocol v3: accounts, their prekeys, and the envelope queue with delivery leases.
+        Migration(version: 2, statements: [
+            // COLLATE "C": names are unique, looked up and listed byte-wise (memcmp over the
+            // UTF-8), whatever the database's locale.
+            """
+            CREATE TABLE accounts (
+                seq bigint GENERATED ALWAYS AS IDENTITY,
+                id bytea NOT NULL,
+                name text COLLATE "C" NOT NULL,
+                signing_key bytea NOT NULL,
+                dh_key bytea NOT NULL,
+                dh_key_signature bytea NOT NULL,
+                CONSTRAINT accounts_pkey PRIMARY KEY (id),
+                CONSTRAINT accounts_name_key UNIQUE (name),
+                CONSTRAINT accounts_id_length CHECK (length(id) = 16)
+            )
+            """,
+            """
+            CREATE TABLE signed_prekeys (
+                account bytea NOT NULL,
+                prekey_id bigint NOT NULL,
+                public_key bytea NOT NULL,
+                signature bytea NOT NULL,
+                CONSTRAINT signed_prekeys_pkey PRIMARY KEY (account),
+                CONSTRAINT signed_prekeys_account_fkey FOREIGN KEY (account) REFERENCES accounts (id)
+            )
+            """,
+            // `seq` keeps the order in which prekeys were stored: bundles hand out the oldest.
+            """
+            CREATE TABLE one_time_prekeys (
+                account bytea NOT NULL,
+                seq bigint GENERATED ALWAYS AS IDENTITY,
+                prekey_id bigint NOT NULL,
+                public_key bytea NOT NULL,
+                signature bytea NOT NULL,
+                CONSTRAINT one_time_prekeys_pkey PRIMARY KEY (account, seq),
+                CONSTRAINT one_time_prekeys_id_key UNIQUE (account, prekey_id),
+                CONSTRAINT one_time_prekeys_account_fkey FOREIGN KEY (account) REFERENCES accounts (id)
+            )
+            """,
+            // A lease is `leased_by` (the holder, 64 bits as bigint) until `leased_until`
+            // (ms since 1970); both NULL when no one holds the envelope.
+            """
+            CREATE TABLE envelopes (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                recipient bytea NOT NULL,
+                sender bytea NOT NULL,
+                stored_at bigint NOT NULL,
+                envelope bytea NOT NULL,
+                leased_by bigint,
+                leased_until bigint,
+                CONSTRAINT envelopes_lease_check CHECK ((leased_by IS NULL) = (leased_until IS NULL))
+            )
+            """,
+            "CREATE INDEX envelopes_recipient_id_idx ON envelopes (recipient, id)",
+            "CREATE INDEX envelopes_leased_by_idx ON envelopes (leased_by) WHERE leased_by IS NOT NULL",
+            "CREATE INDEX envelopes_leased_until_idx ON envelopes (leased_until) WHERE leased_by IS NOT NULL",
+            // Envelopes are ciphertext: compressing them is wasted work.
+            "ALTER TABLE envelopes ALTER COLUMN envelope SET STORAGE EXTERNAL",
+        ]),
     ]
 
     /// Creates `schema` if given and brings it up to the latest version. Blocking.

@@ -1,10 +1,12 @@
 import Application
 import Logging
 
-/// PostgreSQL storage: the client directory and the message store over shared pools.
+/// PostgreSQL storage: the client directory and the message store (protocol v2), the account
+/// store, the envelope queue and the delivery notifier (protocol v3), over shared pools.
 ///
 /// Everything lives in the database, so several server processes may share one.
-/// Connecting opens the pools and migrates the schema; call `shutdown()` when done.
+/// Connecting opens the pools, migrates the schema and starts listening for the other
+/// processes' account events; call `shutdown()` when done.
 public final class PostgresStorage: Sendable {
     /// Tunables; the defaults suit a server.
     public struct Configuration: Sendable {
@@ -47,6 +49,12 @@ public final class PostgresStorage: Sendable {
     public let clients: PostgresClientDirectory
     /// Waiting messages.
     public let messages: PostgresMessageStore
+    /// The v3 accounts and their prekeys.
+    public let accounts: PostgresAccountStore
+    /// The waiting v3 envelopes.
+    public let envelopes: PostgresEnvelopeQueue
+    /// Account events, to and from every process on the database.
+    public let notifier: PostgresDeliveryNotifier
     private let pool: PostgresConnectionPool
     private let uploadPool: PostgresConnectionPool
 
@@ -83,13 +91,27 @@ public final class PostgresStorage: Sendable {
                 await pool.shutdown()
                 throw error
             }
-            return PostgresStorage(pool: pool, uploadPool: uploadPool, configuration: configuration, logger: logger)
+            let notifier: PostgresDeliveryNotifier
+            do {
+                notifier = try await PostgresDeliveryNotifier.start(conninfo: url, schema: schema, pool: pool, logger: logger)
+            } catch {
+                await uploadPool.shutdown()
+                await pool.shutdown()
+                throw error
+            }
+            return PostgresStorage(pool: pool, uploadPool: uploadPool, notifier: notifier, configuration: configuration, logger: logger)
         }
     }
 
-    private init(pool: PostgresConnectionPool, uploadPool: PostgresConnectionPool, configuration: Configuration, logger: Logger) {
+    private init(
+        pool: PostgresConnectionPool, uploadPool: PostgresConnectionPool, notifier: PostgresDeliveryNotifier,
+        configuration: Configuration, logger: Logger
+    ) {
         self.pool = pool
         self.uploadPool = uploadPool
+        self.notifier = notifier
+        self.accounts = PostgresAccountStore(pool: pool)
+        self.envelopes = PostgresEnvelopeQueue(pool: pool)
         self.clients = PostgresClientDirectory(
             pool: pool, seenBatchSize: configuration.seenBatchSize,
             seenFlushInterval: configuration.seenFlushInterval, logger: logger)
@@ -97,8 +119,10 @@ public final class PostgresStorage: Sendable {
             pool: pool, uploadPool: uploadPool, configuration: configuration, logger: logger)
     }
 
-    /// Writes pending "last seen" times, waits for batched enqueues, and closes every connection.
+    /// Stops listening for account events, writes pending "last seen" times, waits for
+    /// batched enqueues, and closes every connection.
     public func shutdown() async {
+        await notifier.stop()
         await clients.flushSeen()
         await messages.drain()
         await uploadPool.shutdown()

@@ -18,6 +18,8 @@ enum SQLiteErrors {
             throw error
         } catch let error as DomainError {
             throw error
+        } catch let error as AccountStoreError {
+            throw error
         } catch let error as CancellationError {
             throw error
         } catch let error as DatabaseError {

@@ -34,6 +34,47 @@ enum SQLiteSchema {
                 CREATE INDEX messages_by_recipient ON messages (recipient, id);
                 """)
         }
+        migrator.registerMigration("v2: accounts, prekeys, envelopes") { db in
+            // Protocol v3. Names compare byte for byte: TEXT's default collation, BINARY, is
+            // memcmp over the UTF-8. `seq` columns keep insertion order.
+            try db.execute(sql: """
+                CREATE TABLE accounts (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+                    name TEXT NOT NULL UNIQUE,
+                    signing_key BLOB NOT NULL,
+                    dh_key BLOB NOT NULL,
+                    dh_key_signature BLOB NOT NULL
+                );
+                CREATE TABLE signed_prekeys (
+                    account BLOB PRIMARY KEY REFERENCES accounts (id),
+                    prekey_id INTEGER NOT NULL,
+                    public_key BLOB NOT NULL,
+                    signature BLOB NOT NULL
+                );
+                CREATE TABLE one_time_prekeys (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    account BLOB NOT NULL REFERENCES accounts (id),
+                    prekey_id INTEGER NOT NULL,
+                    public_key BLOB NOT NULL,
+                    signature BLOB NOT NULL,
+                    UNIQUE (account, prekey_id)
+                );
+                CREATE INDEX one_time_prekeys_by_account ON one_time_prekeys (account, seq);
+                """)
+            // Leases are not stored: one process owns the file, and after a crash every
+            // envelope is simply waiting again (SQLiteLeaseBook).
+            try db.execute(sql: """
+                CREATE TABLE envelopes (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    recipient BLOB NOT NULL,
+                    sender BLOB NOT NULL,
+                    stored_at INTEGER NOT NULL,
+                    envelope BLOB NOT NULL
+                );
+                CREATE INDEX envelopes_by_recipient ON envelopes (recipient, id);
+                """)
+        }
         return migrator
     }
 }

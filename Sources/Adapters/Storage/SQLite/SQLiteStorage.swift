@@ -3,7 +3,8 @@ import GRDB
 import Logging
 import NIOPosix
 
-/// Clients and messages in one SQLite database, with large contents in files beside it.
+/// Clients and messages (protocol v2), accounts and envelopes (protocol v3) in one SQLite
+/// database, with large v2 contents in files beside it.
 ///
 /// The database runs in WAL mode with `synchronous = FULL`, so a write that returned
 /// survives a crash or a power loss. Large contents live in `<path>.blobs/`.
@@ -12,14 +13,20 @@ public final class SQLiteStorage: Sendable {
     public let clients: SQLiteClientDirectory
     /// The waiting messages.
     public let messages: SQLiteMessageStore
+    /// The v3 accounts and their prekeys.
+    public let accounts: SQLiteAccountStore
+    /// The waiting v3 envelopes.
+    public let envelopes: SQLiteEnvelopeQueue
 
     private let pool: DatabasePool
     private let logger: Logger
 
-    private init(pool: DatabasePool, clients: SQLiteClientDirectory, messages: SQLiteMessageStore, logger: Logger) {
+    private init(pool: DatabasePool, clients: SQLiteClientDirectory, messages: SQLiteMessageStore, maxBatch: Int, logger: Logger) {
         self.pool = pool
         self.clients = clients
         self.messages = messages
+        self.accounts = SQLiteAccountStore(pool: pool)
+        self.envelopes = SQLiteEnvelopeQueue(pool: pool, maxBatch: maxBatch)
         self.logger = logger
     }
 
@@ -31,7 +38,7 @@ public final class SQLiteStorage: Sendable {
     ///   - logger: Where the storage reports.
     ///   - inlineLimit: Contents up to this size are kept in the database and handed out in
     ///     `Envelope.inlineContent`; larger ones are files, streamed by `openContent`.
-    ///   - maxBatch: The most messages one group-commit transaction takes.
+    ///   - maxBatch: The most messages (or v3 envelopes) one group-commit transaction takes.
     ///   - seenFlushInterval: How long `recordSeen` notes may wait in memory, in seconds.
     /// - Throws: `StoreError.unavailable` when the database or the directory cannot be used.
     public static func open(
@@ -54,7 +61,7 @@ public final class SQLiteStorage: Sendable {
             pool: pool,
             clients: SQLiteClientDirectory(pool: pool, flushInterval: seenFlushInterval, logger: logger),
             messages: SQLiteMessageStore(pool: pool, blobs: blobs, inlineLimit: inlineLimit, maxBatch: maxBatch, logger: logger),
-            logger: logger)
+            maxBatch: maxBatch, logger: logger)
         try await storage.messages.recover()
         logger.info("SQLite storage open", metadata: ["path": "\(path)"])
         return storage
@@ -82,10 +89,11 @@ public final class SQLiteStorage: Sendable {
     }
 
     /// Writes pending `recordSeen` notes and closes the database. Nothing may be called on
-    /// `clients` or `messages` afterwards.
+    /// `clients`, `messages`, `accounts` or `envelopes` afterwards.
     public func close() async {
         await clients.flushSeen()
         await messages.stop()
+        await envelopes.stop()
         do {
             try pool.close()
         } catch {

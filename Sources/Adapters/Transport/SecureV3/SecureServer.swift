@@ -46,7 +46,11 @@ public final class SecureServer: Sendable {
     }
 
     /// Binds the listening socket; connections are served from then on, until `close()`.
-    public static func bind(configuration: SecureServerConfiguration, certificate: ServerCertificate, logger: Logger) async throws -> SecureServer {
+    ///
+    /// - Parameter router: runs the requests of authenticated sessions; `nil` serves the channel
+    ///   alone (TLS and HELLO; every sign-in refused as `unavailable`).
+    public static func bind(configuration: SecureServerConfiguration, certificate: ServerCertificate, router: SecureRequestRouter?,
+                            logger: Logger) async throws -> SecureServer {
         let context = try NIOSSLContext(configuration: tlsConfiguration(for: certificate))
         let threads = configuration.ioThreads
             ?? ProcessInfo.processInfo.environment["SEALPOST_IO_THREADS"].flatMap(Int.init).map { max(1, min($0, 256)) }
@@ -70,7 +74,9 @@ public final class SecureServer: Sendable {
                     try channel.pipeline.syncOperations.addHandlers([
                         NIOSSLServerHandler(context: context),
                         IdleStateHandler(allTimeout: idleTimeout),
-                        SecureSessionChannelHandler(hello: configuration.hello(nonce: nonce), authTimeout: authTimeout, logger: logger),
+                        SecureSessionChannelHandler(
+                            hello: configuration.hello(nonce: nonce), authTimeout: authTimeout, router: router,
+                            certificateHash: certificate.certificateHash, logger: logger),
                     ])
                 }
             }

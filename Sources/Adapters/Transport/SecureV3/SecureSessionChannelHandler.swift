@@ -1,3 +1,5 @@
+import Application
+import Domain
 import Logging
 import NIOCore
 import NIOSSL
@@ -23,9 +25,23 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     /// A `read` held back while the channel was not writable.
     private var readPending = false
     private var closing = false
+    private let router: SecureRequestRouter?
+    private let binding: ChannelBinding
+    private let deliveryWindow: Int
+    /// Set while the handler is in the pipeline; used on the event loop only.
+    private var context: ChannelHandlerContext?
+    private var delivery: AccountDelivery?
+    private var deliveryTask: Task<Void, Never>?
 
-    init(hello: V3Hello, authTimeout: TimeAmount, logger: Logger) {
+    /// - Parameters:
+    ///   - router: runs the requests; `nil` serves the channel alone (every sign-in is refused
+    ///     as `unavailable`).
+    ///   - certificateHash: the SHA-256 of the server's own certificate (channel binding).
+    init(hello: V3Hello, authTimeout: TimeAmount, router: SecureRequestRouter?, certificateHash: [UInt8], logger: Logger) {
         machine = SecureSessionStateMachine(hello: hello)
+        self.router = router
+        self.binding = ChannelBinding(nonce: hello.nonce, certificateHash: certificateHash)
+        self.deliveryWindow = Int(hello.deliveryWindow)
         // No buffer limit of its own: the decoder refuses a length over maxFrameBytes from its
         // first four bytes, so at most one incomplete frame and one read wait here.
         frames = NIOSingleStepByteToMessageProcessor(V3FrameDecoder(maxLength: hello.maxFrameBytes))
@@ -36,6 +52,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         // The handler is added while the accepted channel is set up: the deadline runs from
         // the accept, through the TLS handshake, to authentication.
+        self.context = context
         let channel = context.channel
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
@@ -47,11 +64,15 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         authDeadline?.cancel()
         authDeadline = nil
+        endDelivery()
+        self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         authDeadline?.cancel()
         authDeadline = nil
+        closing = true
+        endDelivery()
         context.fireChannelInactive()
     }
 
@@ -125,12 +146,116 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                 let promise = context.eventLoop.makePromise(of: Void.self)
                 context.write(wrapOutboundOut(buffer), promise: promise)
                 lastWrite = promise.futureResult
+            case .authenticate(let requestID, let request):
+                signIn(requestID: requestID, request, context: context)
+            case .dispatch(let requestID, let request, let account):
+                dispatch(requestID: requestID, request, account: account, context: context)
+            case .startDelivery(let account):
+                startDelivery(account, context: context)
             case .close:
                 close(context: context, after: lastWrite)
                 return
             }
         }
         if lastWrite != nil { context.flush() }
+    }
+
+    // MARK: Requests
+
+    private func signIn(requestID: UInt32, _ request: V3Request, context: ChannelHandlerContext) {
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        guard let router else {
+            perform(machine.authenticationRefused(requestID: requestID, V3Error(.unavailable, message: "this server does not accept accounts")), context: context)
+            return
+        }
+        let binding = self.binding
+        Task {
+            let outcome = await router.signIn(request, binding: binding)
+            loop.execute {
+                let handler = handler.value
+                guard let context = handler.context, !handler.closing else { return }
+                switch outcome {
+                case .accepted(let account, let result, let notices):
+                    handler.perform(handler.machine.authenticated(requestID: requestID, as: account, result: result, notices: notices), context: context)
+                case .refused(let error):
+                    handler.perform(handler.machine.authenticationRefused(requestID: requestID, error), context: context)
+                }
+            }
+        }
+    }
+
+    private func dispatch(requestID: UInt32, _ request: V3Request, account: AccountID, context: ChannelHandlerContext) {
+        guard let router else { return }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        let delivery = self.delivery
+        Task {
+            let answer = await router.answer(request, requestID: requestID, account: account, delivery: delivery)
+            loop.execute {
+                let handler = handler.value
+                guard let context = handler.context, !handler.closing else { return }
+                handler.perform(handler.machine.completed(requestID: requestID, answer), context: context)
+            }
+        }
+    }
+
+    // MARK: Push delivery
+
+    private func startDelivery(_ account: AccountID, context: ChannelHandlerContext) {
+        guard let router, delivery == nil else { return }
+        let delivery = router.useCases.delivery(for: account, window: deliveryWindow)
+        self.delivery = delivery
+        let channel = context.channel
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        let logger = self.logger
+        deliveryTask = Task {
+            do {
+                try await delivery.run { push in
+                    // Written on the loop; returns once the frames are written, so a client
+                    // that does not read holds the delivery back (with the window as bound).
+                    try await loop.flatSubmit {
+                        var buffer = channel.allocator.buffer(capacity: 256)
+                        switch push {
+                        case .envelopes(let envelopes):
+                            for envelope in envelopes {
+                                var body = channel.allocator.buffer(capacity: envelope.envelope.count)
+                                body.writeBytes(envelope.envelope)
+                                V3ServerMessage.delivery(V3Delivery(
+                                    messageID: envelope.id.rawValue, sender: envelope.sender,
+                                    serverTime: envelope.storedAt, envelope: body)).write(into: &buffer)
+                            }
+                        case .prekeysLow(let count):
+                            V3ServerMessage.notice(.prekeysLow(count: UInt16(clamping: count))).write(into: &buffer)
+                        }
+                        return channel.writeAndFlush(buffer)
+                    }.get()
+                }
+            } catch is CancellationError {
+            } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
+            } catch {
+                logger.info("secure: delivery failed; ending the session", metadata: ["error": "\(error)"])
+                loop.execute {
+                    let handler = handler.value
+                    guard let context = handler.context else { return }
+                    handler.perform(handler.machine.deliveryFailed("delivery failed; reconnect"), context: context)
+                }
+            }
+        }
+    }
+
+    /// Stops pushing and gives back what this session held unacknowledged.
+    private func endDelivery() {
+        guard let delivery else { return }
+        self.delivery = nil
+        let task = deliveryTask
+        deliveryTask = nil
+        task?.cancel()
+        Task {
+            await task?.value
+            await delivery.end()
+        }
     }
 
     /// Closes the session (close_notify, then the socket); when `lastWrite` is given, once

@@ -1,0 +1,136 @@
+import Application
+import Domain
+import Foundation
+import GRDB
+
+/// The v3 envelope queue in the `envelopes` table; an envelope's id is its row id.
+///
+/// `enqueue` and `acknowledge` go through group commit: concurrent calls share one
+/// transaction and one fsync. Leases are held in memory (`SQLiteLeaseBook`): the store serves
+/// one process, and after a crash every envelope simply waits again. A lease picks its rows
+/// on the writer connection, between commits, so it never sees a row already deleted nor
+/// misses one already stored; it writes nothing, so it costs no fsync.
+public final class SQLiteEnvelopeQueue: EnvelopeQueue {
+    /// One write of a group commit.
+    enum Write: Sendable {
+        /// Returns the new row's id.
+        case insert(recipient: Data, sender: Data, storedAt: Int64, envelope: [UInt8])
+        /// Deletes the rows among `ids` addressed to `recipient`; returns their ids.
+        case delete(recipient: Data, ids: [Int64])
+    }
+
+    private let pool: DatabasePool
+    private let book = SQLiteLeaseBook()
+    private let batcher: SQLiteCommitBatcher<Write, [Int64]>
+
+    init(pool: DatabasePool, maxBatch: Int) {
+        self.pool = pool
+        self.batcher = SQLiteCommitBatcher(maxBatch: maxBatch, name: "sealpost-v3queue") { batch in
+            try pool.write { db in try Self.apply(batch, to: db) }
+        }
+    }
+
+    /// How many envelopes are leased, for tests.
+    public var leasedCount: Int { book.leasedCount }
+
+    public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64) async throws -> MessageID {
+        let write = Write.insert(
+            recipient: Data(recipient.bytes), sender: Data(sender.bytes), storedAt: Int64(bitPattern: storedAt), envelope: envelope)
+        let ids = try await SQLiteErrors.mapping { try await batcher.submit(write) }
+        guard let id = ids.first else { throw StoreError.unavailable("an insert returned no row id") }
+        return MessageID(UInt64(id))
+    }
+
+    public func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) async throws -> [QueuedEnvelope] {
+        guard limit > 0 else { return [] }
+        let key = Data(recipient.bytes)
+        let book = self.book
+        return try await SQLiteErrors.mapping {
+            try await pool.writeWithoutTransaction { db in
+                let statement = try db.cachedStatement(
+                    sql: "SELECT id, sender, stored_at, envelope FROM envelopes WHERE recipient = ? ORDER BY id")
+                let rows = try Row.fetchCursor(statement, arguments: [key])
+                var picked: [QueuedEnvelope] = []
+                var ids: [Int64] = []
+                while picked.count < limit, let row = try rows.next() {
+                    // Only the id of a row passed over is decoded.
+                    let id: Int64 = row[0]
+                    if book.isLeased(id) { continue }
+                    picked.append(try Self.envelope(from: row, id: id, recipient: recipient))
+                    ids.append(id)
+                }
+                book.take(ids, for: holder, until: until)
+                return picked
+            }
+        }
+    }
+
+    public func acknowledge(_ ids: [MessageID], for recipient: AccountID) async throws -> Int {
+        let rowIDs = Set(ids.compactMap { Int64(exactly: $0.rawValue) })
+        guard !rowIDs.isEmpty else { return 0 }
+        let deleted = try await SQLiteErrors.mapping {
+            try await batcher.submit(.delete(recipient: Data(recipient.bytes), ids: Array(rowIDs)))
+        }
+        book.forget(deleted)
+        return deleted.count
+    }
+
+    public func renew(_ holder: LeaseHolder, until: UInt64) {
+        book.renew(holder, until: until)
+    }
+
+    public func release(_ holder: LeaseHolder) {
+        book.release(holder)
+    }
+
+    public func expireLeases(now: UInt64) -> Int {
+        book.expire(now: now)
+    }
+
+    public func waitingCount(for recipient: AccountID) async throws -> Int {
+        let key = Data(recipient.bytes)
+        return try await SQLiteErrors.mapping {
+            try await pool.read { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM envelopes WHERE recipient = ?", arguments: [key]) ?? 0
+            }
+        }
+    }
+
+    /// Commits what is queued and stops the commit thread.
+    func stop() async {
+        await batcher.stop()
+    }
+
+    /// Applies one group commit's writes, in order, in the caller's transaction. Blocking.
+    private static func apply(_ batch: [Write], to db: Database) throws -> [[Int64]] {
+        try batch.map { write in
+            switch write {
+            case .insert(let recipient, let sender, let storedAt, let envelope):
+                try db.cachedStatement(sql: "INSERT INTO envelopes (recipient, sender, stored_at, envelope) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [recipient, sender, storedAt, Data(envelope)])
+                return [db.lastInsertedRowID]
+            case .delete(let recipient, let ids):
+                let select = try db.cachedStatement(sql: "SELECT id FROM envelopes WHERE id = ? AND recipient = ?")
+                let delete = try db.cachedStatement(sql: "DELETE FROM envelopes WHERE id = ?")
+                var deleted: [Int64] = []
+                for id in ids {
+                    guard try Int64.fetchOne(select, arguments: [id, recipient]) != nil else { continue }
+                    try delete.execute(arguments: [id])
+                    deleted.append(id)
+                }
+                return deleted
+            }
+        }
+    }
+
+    private static func envelope(from row: Row, id: Int64, recipient: AccountID) throws -> QueuedEnvelope {
+        let sender: Data = row[1]
+        guard let senderID = AccountID(bytes: sender) else {
+            throw StoreError.unavailable("envelope \(id) has a sender of \(sender.count) bytes, not 16")
+        }
+        let envelope: Data = row[3]
+        return QueuedEnvelope(
+            id: MessageID(UInt64(id)), recipient: recipient, sender: senderID,
+            storedAt: UInt64(bitPattern: row[2] as Int64), envelope: [UInt8](envelope))
+    }
+}

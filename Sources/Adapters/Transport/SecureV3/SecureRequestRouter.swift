@@ -1,0 +1,106 @@
+import Application
+import Domain
+import NIOCore
+import SealpostWire
+
+/// Runs each v3 request through its use case and turns the outcome into the frame that
+/// answers it (docs/protocol-v3.md §5): the one place where use-case refusals become error
+/// codes.
+public struct SecureRequestRouter: Sendable {
+    public let useCases: AccountUseCases
+
+    public init(useCases: AccountUseCases) {
+        self.useCases = useCases
+    }
+
+    /// REGISTER or AUTHENTICATE on an unauthenticated session.
+    public enum SignIn: Sendable {
+        case accepted(AccountID, V3Result, notices: [V3Notice])
+        case refused(V3Error)
+    }
+
+    public func signIn(_ request: V3Request, binding: ChannelBinding) async -> SignIn {
+        do {
+            switch request {
+            case .register(let registration):
+                let account = try await useCases.register(AccountRegistration(
+                    name: registration.name, identity: registration.identity, signedPrekey: registration.signedPrekey,
+                    oneTimePrekeys: registration.oneTimePrekeys, proof: registration.proof,
+                    unsignedBody: Array(registration.unsignedBody().readableBytesView)), binding: binding)
+                return .accepted(account.id, .registered(account.id), notices: [])
+            case .authenticate(let id, let signature):
+                let (account, left) = try await useCases.authenticate(account: id, signature: signature, binding: binding)
+                let notices: [V3Notice] = left < useCases.limits.prekeysLowThreshold ? [.prekeysLow(count: Self.u16(left))] : []
+                return .accepted(account.id, .authenticated(oneTimePrekeysLeft: Self.u16(left)), notices: notices)
+            default:
+                return .refused(V3Error(.notAuthenticated, message: "authenticate or register first"))
+            }
+        } catch {
+            return .refused(Self.error(for: error))
+        }
+    }
+
+    /// Any other request, as `account`; ACK goes through the session's `delivery`.
+    public func answer(_ request: V3Request, requestID: UInt32, account: AccountID, delivery: AccountDelivery?) async -> V3ServerMessage {
+        do {
+            let result: V3Result
+            switch request {
+            case .register, .authenticate:
+                return .error(requestID: requestID, V3Error(.alreadyAuthenticated, message: "this session is authenticated already"))
+            case .uploadPrekeys(let prekeys):
+                result = .prekeysStored(Self.u16(try await useCases.prekeys.upload(prekeys, for: account)))
+            case .countPrekeys:
+                result = .prekeyCount(Self.u16(try await useCases.prekeys.count(for: account)))
+            case .replaceSignedPrekey(let prekey):
+                try await useCases.prekeys.replaceSigned(prekey, for: account)
+                result = .done
+            case .lookup(let name):
+                let found = try await useCases.find.lookUp(name: name)
+                result = .account(found.id, name: found.name.value, identity: found.identity)
+            case .list(let after, let limit):
+                let page = try await useCases.find.list(after: after, limit: Int(limit))
+                result = .page(page.accounts.map { V3ListedAccount(account: $0.id, name: $0.name.value) }, more: page.more)
+            case .fetchBundle(let owner):
+                result = .bundle(try await useCases.fetchBundle(of: owner))
+            case .send(let recipient, let envelope):
+                let sent = try await useCases.send(Array(envelope.readableBytesView), to: recipient, from: account)
+                result = .sent(messageID: sent.id.rawValue, serverTime: sent.storedAt)
+            case .ack(let ids):
+                guard let delivery else { throw AccountRequestError.unavailable("no delivery on this session") }
+                result = .acknowledged(Self.u16(try await delivery.acknowledge(ids.map(MessageID.init))))
+            case .ping:
+                result = .done
+            }
+            return .result(requestID: requestID, body: result.body())
+        } catch {
+            return .error(requestID: requestID, Self.error(for: error))
+        }
+    }
+
+    /// The ERROR body for a refusal or a failure.
+    static func error(for error: any Error) -> V3Error {
+        switch error {
+        case let refusal as AccountRequestError:
+            let text = refusal.description
+            switch refusal {
+            case .invalidName: return V3Error(.invalidName, message: text)
+            case .nameTaken: return V3Error(.nameTaken, message: text)
+            case .badSignature: return V3Error(.badSignature, message: text)
+            case .duplicatePrekey: return V3Error(.duplicatePrekey, message: text)
+            case .tooManyPrekeys: return V3Error(.tooManyPrekeys, message: text)
+            case .authenticationFailed: return V3Error(.authenticationFailed, message: text)
+            case .noSuchAccount: return V3Error(.noSuchAccount, message: text)
+            case .tooLarge: return V3Error(.tooLarge, message: text)
+            case .directoryClosed: return V3Error(.directoryClosed, message: text)
+            case .rateLimited(let after, _): return V3Error(.rateLimited, retryAfterMilliseconds: after, message: text)
+            case .inboxFull(let after, _): return V3Error(.inboxFull, retryAfterMilliseconds: after, message: text)
+            case .unavailable: return V3Error(.unavailable, retryAfterMilliseconds: 1000, message: text)
+            }
+        default:
+            // Storage failures: the text names the store's trouble, never a key or a payload.
+            return V3Error(.unavailable, retryAfterMilliseconds: 1000, message: "the server cannot serve this now")
+        }
+    }
+
+    static func u16(_ count: Int) -> UInt16 { UInt16(clamping: count) }
+}

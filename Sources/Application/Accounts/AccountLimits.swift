@@ -1,0 +1,23 @@
+/// The v3 server's limits that the use cases enforce (docs/protocol-v3.md §7).
+public struct AccountLimits: Sendable, Hashable {
+    /// The largest envelope a SEND may carry (`limits.maxEnvelopeBytes`).
+    public var maxEnvelopeBytes: Int
+    /// One-time prekeys an account may hold at once.
+    public var maxOneTimePrekeys: Int
+    /// Below this many one-time prekeys the owner is told (NOTICE `prekeysLow`).
+    public var prekeysLowThreshold: Int
+    /// Whether LIST is served (`directory.listable`).
+    public var directoryListable: Bool
+    /// How long a delivery lease holds without renewal: how soon a dead process's in-flight
+    /// deliveries go to another session. Live sessions renew at a third of it.
+    public var leaseSeconds: Double
+
+    public init(maxEnvelopeBytes: Int = 65_536, maxOneTimePrekeys: Int = 100, prekeysLowThreshold: Int = 10,
+                directoryListable: Bool = true, leaseSeconds: Double = 60) {
+        self.maxEnvelopeBytes = maxEnvelopeBytes
+        self.maxOneTimePrekeys = maxOneTimePrekeys
+        self.prekeysLowThreshold = prekeysLowThreshold
+        self.directoryListable = directoryListable
+        self.leaseSeconds = leaseSeconds
+    }
+}

@@ -1,0 +1,36 @@
+import Domain
+
+/// The v3 server's use cases, built once over the chosen stores.
+public struct AccountUseCases: Sendable {
+    public let register: RegisterAccount
+    public let authenticate: AuthenticateAccount
+    public let prekeys: ManagePrekeys
+    public let find: FindAccounts
+    public let fetchBundle: FetchPrekeyBundle
+    public let send: SendEnvelope
+    public let limits: AccountLimits
+    let queue: any EnvelopeQueue
+    let notifier: any DeliveryNotifier
+    let clock: any WallClock
+
+    public init(accounts store: any AccountStore, queue: any EnvelopeQueue, notifier: any DeliveryNotifier,
+                verifier: any SignatureVerifier, clock: any WallClock, limits: AccountLimits,
+                newID: @escaping @Sendable () -> AccountID = RegisterAccount.randomID) {
+        let cached = CachedAccounts(store)
+        self.register = RegisterAccount(store: store, accounts: cached, verifier: verifier, limits: limits, newID: newID)
+        self.authenticate = AuthenticateAccount(store: store, accounts: cached, verifier: verifier)
+        self.prekeys = ManagePrekeys(store: store, accounts: cached, verifier: verifier, limits: limits)
+        self.find = FindAccounts(store: store, limits: limits)
+        self.fetchBundle = FetchPrekeyBundle(store: store, notifier: notifier, limits: limits)
+        self.send = SendEnvelope(accounts: cached, queue: queue, notifier: notifier, clock: clock, limits: limits)
+        self.limits = limits
+        self.queue = queue
+        self.notifier = notifier
+        self.clock = clock
+    }
+
+    /// Push delivery for a session just authenticated as `account`.
+    public func delivery(for account: AccountID, window: Int) -> AccountDelivery {
+        AccountDelivery(account: account, queue: queue, notifier: notifier, clock: clock, window: window, limits: limits)
+    }
+}

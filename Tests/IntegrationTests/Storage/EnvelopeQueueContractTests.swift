@@ -1,0 +1,148 @@
+import Application
+import Domain
+import Testing
+
+/// The `EnvelopeQueue` contract, written once and run against every store. Leases across
+/// processes on one PostgreSQL database are in `PostgresV3SharingTests`.
+@Suite("Envelope queue contract")
+struct EnvelopeQueueContractTests {
+    let alice = V3Fixtures.accountID(0xa1)
+    let bob = V3Fixtures.accountID(0xb0)
+    let carol = V3Fixtures.accountID(0xca)
+    let first = LeaseHolder(0x1111_0000_0000_0001)
+    let second = LeaseHolder(0xffff_0000_0000_0002)  // the top bit set: above Int64.max
+    let later: UInt64 = 1_800_000_000_000
+
+    /// Stores `count` envelopes for `recipient`, numbered in their first byte.
+    private func fill(_ queue: any EnvelopeQueue, for recipient: AccountID, from sender: AccountID, _ count: Int, from start: Int = 0) async throws -> [MessageID] {
+        var ids: [MessageID] = []
+        for index in start..<(start + count) {
+            ids.append(try await queue.enqueue(to: recipient, from: sender, envelope: [UInt8(index), 0xee], storedAt: 1_700_000_000_000 + UInt64(index)))
+        }
+        return ids
+    }
+
+    @Test("enqueue: ids ascend across recipients; leases hand back every field", arguments: StoreKind.available)
+    func enqueue(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            let big = (0..<65_536).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            let one = try await queue.enqueue(to: alice, from: bob, envelope: big, storedAt: 1_700_000_000_123)
+            let two = try await queue.enqueue(to: bob, from: alice, envelope: [1], storedAt: 1_700_000_000_124)
+            let three = try await queue.enqueue(to: alice, from: carol, envelope: [2, 3], storedAt: 1_700_000_000_125)
+            #expect(one < two && two < three)
+
+            let leased = try await queue.lease(for: alice, to: first, limit: 10, until: later)
+            #expect(leased == [
+                QueuedEnvelope(id: one, recipient: alice, sender: bob, storedAt: 1_700_000_000_123, envelope: big),
+                QueuedEnvelope(id: three, recipient: alice, sender: carol, storedAt: 1_700_000_000_125, envelope: [2, 3]),
+            ])
+            #expect(try await queue.waitingCount(for: alice) == 2)
+            #expect(try await queue.waitingCount(for: bob) == 1)
+            #expect(try await queue.waitingCount(for: carol) == 0)
+            #expect(try await queue.lease(for: carol, to: first, limit: 10, until: later).isEmpty)
+        }
+    }
+
+    @Test("lease: the oldest first, up to the limit; a leased envelope is invisible to every other lease", arguments: StoreKind.available)
+    func leaseOrderLimitAndExclusivity(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            let ids = try await fill(queue, for: alice, from: bob, 7)
+
+            let firstBatch = try await queue.lease(for: alice, to: first, limit: 3, until: later)
+            #expect(firstBatch.map(\.id) == Array(ids[0..<3]))
+            // Another holder gets only what the first does not hold; the same holder, again, too.
+            let secondBatch = try await queue.lease(for: alice, to: second, limit: 3, until: later)
+            #expect(secondBatch.map(\.id) == Array(ids[3..<6]))
+            let firstAgain = try await queue.lease(for: alice, to: first, limit: 10, until: later)
+            #expect(firstAgain.map(\.id) == [ids[6]])
+            #expect(try await queue.lease(for: alice, to: second, limit: 10, until: later).isEmpty)
+            #expect(try await queue.lease(for: alice, to: LeaseHolder(3), limit: 10, until: later).isEmpty)
+            // Leased or not, they all wait.
+            #expect(try await queue.waitingCount(for: alice) == 7)
+            #expect(try await queue.lease(for: alice, to: LeaseHolder(3), limit: 0, until: later).isEmpty)
+
+            // One newly stored is leased at once, and other inboxes are untouched by all this.
+            let bobs = try await fill(queue, for: bob, from: alice, 2)
+            let eighth = try await fill(queue, for: alice, from: bob, 1, from: 7)
+            #expect(try await queue.lease(for: alice, to: second, limit: 10, until: later).map(\.id) == eighth)
+            #expect(try await queue.lease(for: bob, to: first, limit: 10, until: later).map(\.id) == bobs)
+        }
+    }
+
+    @Test("acknowledge: deletes only the named recipient's, counts them, and may be repeated", arguments: StoreKind.available)
+    func acknowledge(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            let alices = try await fill(queue, for: alice, from: bob, 4)
+            let bobs = try await fill(queue, for: bob, from: alice, 2)
+            _ = try await queue.lease(for: alice, to: first, limit: 2, until: later)
+
+            // Bob's ids acknowledged as Alice's are not Alice's to delete.
+            #expect(try await queue.acknowledge(bobs, for: alice) == 0)
+            #expect(try await queue.waitingCount(for: bob) == 2)
+            // Leased or not (the third was never leased); an unknown id and a repeat are ignored.
+            #expect(try await queue.acknowledge([alices[0], alices[2], alices[0], MessageID(999_999)], for: alice) == 2)
+            #expect(try await queue.acknowledge([alices[0], alices[2]], for: alice) == 0)
+            #expect(try await queue.acknowledge([], for: alice) == 0)
+            #expect(try await queue.waitingCount(for: alice) == 2)
+
+            try await queue.release(first)
+            #expect(try await queue.lease(for: alice, to: second, limit: 10, until: later).map(\.id) == [alices[1], alices[3]])
+            #expect(try await queue.acknowledge(bobs, for: bob) == 2)
+            #expect(try await queue.waitingCount(for: bob) == 0)
+        }
+    }
+
+    @Test("release: a holder's envelopes go back unchanged, in order; other holders keep theirs", arguments: StoreKind.available)
+    func release(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            let ids = try await fill(queue, for: alice, from: bob, 5)
+            let bobs = try await fill(queue, for: bob, from: carol, 1)
+            let held = try await queue.lease(for: alice, to: first, limit: 2, until: later)
+            _ = try await queue.lease(for: alice, to: second, limit: 2, until: later)
+            _ = try await queue.lease(for: bob, to: first, limit: 2, until: later)
+
+            try await queue.release(first)
+            let again = try await queue.lease(for: alice, to: LeaseHolder(3), limit: 10, until: later)
+            #expect(again == held + [try #require(again.last)])
+            #expect(again.map(\.id) == [ids[0], ids[1], ids[4]])
+            #expect(try await queue.lease(for: bob, to: LeaseHolder(3), limit: 10, until: later).map(\.id) == bobs)
+            // Releasing twice, or a holder that holds nothing, is harmless.
+            try await queue.release(first)
+            try await queue.release(LeaseHolder(77))
+            #expect(try await queue.waitingCount(for: alice) == 5)
+        }
+    }
+
+    @Test("expireLeases: only leases that ran out before now end; renew pushes a holder's forward", arguments: StoreKind.available)
+    func expiryAndRenewal(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            let base: UInt64 = 1_700_000_000_000
+            let ids = try await fill(queue, for: alice, from: bob, 4)
+            let bobs = try await fill(queue, for: bob, from: alice, 1)
+            _ = try await queue.lease(for: alice, to: first, limit: 2, until: base + 1_000)
+            _ = try await queue.lease(for: alice, to: second, limit: 1, until: base + 5_000)
+            _ = try await queue.lease(for: bob, to: first, limit: 1, until: base + 1_000)
+
+            #expect(try await queue.expireLeases(now: base + 500) == 0)
+            #expect(try await queue.expireLeases(now: base + 1_000) == 0)  // runs out at 1 000, not before
+            // The first holder renews all its leases, in both inboxes, past the second's.
+            try await queue.renew(first, until: base + 9_000)
+            #expect(try await queue.expireLeases(now: base + 5_001) == 1)
+            #expect(try await queue.lease(for: alice, to: LeaseHolder(3), limit: 10, until: base + 100_000).map(\.id) == [ids[2], ids[3]])
+            #expect(try await queue.expireLeases(now: base + 9_001) == 3)
+            #expect(try await queue.lease(for: alice, to: second, limit: 10, until: base + 100_000).map(\.id) == [ids[0], ids[1]])
+            #expect(try await queue.lease(for: bob, to: second, limit: 10, until: base + 100_000).map(\.id) == bobs)
+
+            // An expired holder renewing gets nothing back; releasing it frees nothing of the others'.
+            try await queue.renew(first, until: base + 200_000)
+            try await queue.release(first)
+            #expect(try await queue.expireLeases(now: base + 100_001) == 5)
+            #expect(try await queue.waitingCount(for: alice) == 4)
+        }
+    }
+}
