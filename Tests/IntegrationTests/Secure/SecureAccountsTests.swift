@@ -35,19 +35,20 @@ struct SecureAccountsTests {
     func registerAndAuthenticate(_ kind: StoreKind) async throws {
         try await Self.withServer(kind) { server, _ in
             let alice = try V3TestAccount("alice")
-            let id = try await Self.probe(server) { probe in
+            let id = try await Self.probe(server) { (probe: V3Probe) async throws in
                 let id = try await probe.register(alice, prekeys: 12)
                 // Registered means signed in: requests work at once; a second sign-in does not.
                 #expect(try await probe.call(.countPrekeys) == .success(.prekeyCount(12)))
                 #expect(try await probe.authenticate(alice, as: id).failureCode == .alreadyAuthenticated)
                 return id
             }
-            try await Self.probe(server) { probe in
+            try await Self.probe(server) { (probe: V3Probe) async throws in
                 #expect(try await probe.authenticate(alice, as: id) == .success(.authenticated(oneTimePrekeysLeft: 12)))
                 guard case .success(.account(let found, let name, let identity)) = try await probe.call(.lookup(name: "alice")) else {
                     Issue.record("lookup failed"); return
                 }
-                #expect(found == id && name == "alice" && identity == (try alice.identity()))
+                let expected = try alice.identity()
+                #expect(found == id && name == "alice" && identity == expected)
             }
         }
     }
@@ -59,7 +60,7 @@ struct SecureAccountsTests {
             let bob = try V3TestAccount("bob")
             let aliceID = try await Self.probe(server) { try await $0.register(alice) }
             _ = try await Self.probe(server) { try await $0.register(bob) }
-            try await Self.probe(server) { probe in
+            try await Self.probe(server) { (probe: V3Probe) async throws in
                 #expect(try await probe.authenticate(bob, as: aliceID).failureCode == .authenticationFailed)
                 let unknown = AccountID(bytes: [UInt8](repeating: 0x42, count: 16))!
                 #expect(try await probe.authenticate(bob, as: unknown).failureCode == .authenticationFailed)
@@ -77,12 +78,12 @@ struct SecureAccountsTests {
         try await Self.withServer(kind) { server, _ in
             let alice = try V3TestAccount("alice")
             let id = try await Self.probe(server) { try await $0.register(alice) }
-            let recorded = try await Self.probe(server) { probe in
+            let recorded = try await Self.probe(server) { (probe: V3Probe) async throws in
                 let request = try alice.authenticate(id, nonce: probe.nonce, certificateHash: probe.certificateHash)
                 #expect(try await probe.call(request) == .success(.authenticated(oneTimePrekeysLeft: 5)))
                 return request
             }
-            try await Self.probe(server) { probe in
+            try await Self.probe(server) { (probe: V3Probe) async throws in
                 #expect(try await probe.call(recorded).failureCode == .authenticationFailed)
             }
         }
@@ -99,7 +100,7 @@ struct SecureAccountsTests {
                     let alice = try V3TestAccount("alice")
                     let id = try await Self.probe(real) { try await $0.register(alice) }
                     let relayHash = try await Self.probe(relay) { $0.certificateHash }
-                    try await Self.probe(real) { probe in
+                    try await Self.probe(real) { (probe: V3Probe) async throws in
                         #expect(probe.certificateHash != relayHash)
                         // Right nonce (the real server's), but the relay's certificate hash.
                         let forwarded = try alice.authenticate(id, nonce: probe.nonce, certificateHash: relayHash)
@@ -121,7 +122,7 @@ struct SecureAccountsTests {
             let aliceID = try await Self.probe(server) { try await $0.register(alice) }
             let bobID = try await Self.probe(server) { try await $0.register(bob) }
             // Two waiting before Bob connects.
-            try await Self.probe(server) { probe in
+            try await Self.probe(server) { (probe: V3Probe) async throws in
                 _ = try await probe.authenticate(alice, as: aliceID)
                 for text in ["one", "two"] {
                     guard case .success(.sent) = try await probe.call(.send(recipient: bobID, envelope: ByteBuffer(string: text))) else {
@@ -130,7 +131,7 @@ struct SecureAccountsTests {
                 }
             }
             // Bob gets both, acknowledges neither, and leaves.
-            let firstIDs = try await Self.probe(server) { probe in
+            let firstIDs = try await Self.probe(server) { (probe: V3Probe) async throws in
                 _ = try await probe.authenticate(bob, as: bobID)
                 let got = try await probe.deliveries(2)
                 #expect(got.map { String(buffer: $0.envelope) } == ["one", "two"])
@@ -138,13 +139,13 @@ struct SecureAccountsTests {
                 return got.map(\.messageID)
             }
             // Next session: both again; ACK one; a new message arrives live while connected.
-            try await Self.probe(server) { probe in
+            try await Self.probe(server) { (probe: V3Probe) async throws in
                 _ = try await probe.authenticate(bob, as: bobID)
                 let again = try await probe.deliveries(2)
                 #expect(again.map(\.messageID) == firstIDs)
                 #expect(try await probe.call(.ack([firstIDs[0]])) == .success(.acknowledged(1)))
                 #expect(try await probe.call(.ack([firstIDs[0]])) == .success(.acknowledged(0)))
-                try await Self.probe(server) { sender in
+                try await Self.probe(server) { (sender: V3Probe) async throws in
                     _ = try await sender.authenticate(alice, as: aliceID)
                     _ = try await sender.call(.send(recipient: bobID, envelope: ByteBuffer(string: "three")))
                 }
@@ -153,7 +154,7 @@ struct SecureAccountsTests {
                 #expect(try await probe.call(.ack([firstIDs[1], live[2].messageID])) == .success(.acknowledged(2)))
             }
             // Nothing left.
-            try await Self.probe(server) { probe in
+            try await Self.probe(server) { (probe: V3Probe) async throws in
                 _ = try await probe.authenticate(bob, as: bobID)
                 #expect(try await probe.call(.ping) == .success(.done))
                 #expect(probe.delivered.isEmpty)
@@ -186,7 +187,7 @@ struct SecureAccountsTests {
         configuration.maxEnvelopeBytes = 1000
         try await Self.withServer(kind, configuration: configuration, limits: AccountLimits(maxEnvelopeBytes: 1000)) { server, _ in
             let alice = try V3TestAccount("alice")
-            try await Self.probe(server) { probe in
+            try await Self.probe(server) { (probe: V3Probe) async throws in
                 let id = try await probe.register(alice)
                 #expect(try await probe.call(.send(recipient: id, envelope: ByteBuffer(bytes: [UInt8](repeating: 1, count: 1001)))).failureCode == .tooLarge)
                 #expect(try await probe.call(.send(recipient: AccountID(bytes: [UInt8](repeating: 3, count: 16))!, envelope: ByteBuffer(bytes: [1]))).failureCode == .noSuchAccount)
@@ -204,15 +205,16 @@ struct SecureAccountsTests {
             let bob = try V3TestAccount("bob")
             let aliceID = try await Self.probe(server) { try await $0.register(alice, prekeys: 2) }
             let bobID = try await Self.probe(server) { try await $0.register(bob) }
-            try await Self.probe(server) { owner in
+            try await Self.probe(server) { (owner: V3Probe) async throws in
                 // Fewer than 10 left: told right after AUTHENTICATE.
                 #expect(try await owner.authenticate(alice, as: aliceID) == .success(.authenticated(oneTimePrekeysLeft: 2)))
                 var handed: [UInt32?] = []
-                try await Self.probe(server) { fetcher in
+                try await Self.probe(server) { (fetcher: V3Probe) async throws in
                     _ = try await fetcher.authenticate(bob, as: bobID)
                     for _ in 0..<3 {
                         guard case .success(.bundle(let bundle)) = try await fetcher.call(.fetchBundle(aliceID)) else { throw ProbeError("no bundle") }
-                        #expect(bundle.identity == (try alice.identity()))
+                        let expected = try alice.identity()
+                        #expect(bundle.identity == expected)
                         handed.append(bundle.oneTimePrekey?.id)
                     }
                 }

@@ -122,6 +122,8 @@ struct AccountStoreContractTests {
 
             // `after` need not be a stored name; a page that ends exactly at the last name says no more.
             #expect(try await stores.accounts.accounts(after: "b", limit: 2).accounts.map(\.name.value) == ["b2", "ba"])
+            #expect(try await stores.accounts.accounts(after: "b\u{0}\u{0}z", limit: 2).accounts.map(\.name.value) == ["b2", "ba"])
+            #expect(try await stores.accounts.accounts(after: "", limit: .max).accounts.count == names.count)
             #expect(try await stores.accounts.accounts(after: "b\u{F0}", limit: 5).accounts.map(\.name.value) == ["b\u{FC}r", "zed"])
             let lastTwo = try await stores.accounts.accounts(after: "b\u{E9}e", limit: 2)
             #expect(lastTwo.accounts.map(\.name.value) == ["b\u{FC}r", "zed"])

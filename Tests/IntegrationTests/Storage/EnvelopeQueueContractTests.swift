@@ -117,6 +117,24 @@ struct EnvelopeQueueContractTests {
         }
     }
 
+    @Test("a lease until the end of time never runs out; ids and holders keep all 64 bits", arguments: StoreKind.available)
+    func extremes(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            let ids = try await fill(queue, for: alice, from: bob, 2)
+            let stamped = try await queue.enqueue(to: alice, from: bob, envelope: [9], storedAt: UInt64(Int64.max))
+            #expect(try await queue.lease(for: alice, to: second, limit: 1, until: .max).map(\.id) == [ids[0]])
+            #expect(try await queue.lease(for: alice, to: first, limit: 1, until: 1_700_000_000_000).map(\.id) == [ids[1]])
+            #expect(try await queue.expireLeases(now: 1_900_000_000_000) == 1)
+            #expect(try await queue.expireLeases(now: .max) == 0)
+            // The holder with its top bit set releases exactly its own.
+            try await queue.release(second)
+            let back = try await queue.lease(for: alice, to: first, limit: 5, until: 1)
+            #expect(back.map(\.id) == [ids[0], ids[1], stamped])
+            #expect(back.last?.storedAt == UInt64(Int64.max))
+        }
+    }
+
     @Test("expireLeases: only leases that ran out before now end; renew pushes a holder's forward", arguments: StoreKind.available)
     func expiryAndRenewal(kind: StoreKind) async throws {
         try await AccountTestStores.with(kind) { stores in

@@ -9,7 +9,7 @@ import Synchronization
 /// notification's payload to `receive`, on a thread of its own: it blocks in `poll(2)` on the
 /// connection's socket, never on an event loop or the cooperative pool.
 ///
-/// When the connection drops it reconnects, waiting 50 ms after the first failure and twice as
+/// When the connection drops (or stays silent through TCP keepalive probes) it reconnects, waiting 50 ms after the first failure and twice as
 /// long after each next one, up to `maxBackoff`; once listening again it calls `reconnected`,
 /// since notifications sent meanwhile are lost. `stop()` wakes the thread through an eventfd.
 final class PostgresEventListener: Sendable {
@@ -164,6 +164,7 @@ final class PostgresEventListener: Sendable {
     /// Waits for notifications until the connection drops or `stop()` is called. Blocking.
     private func listen(on connection: OpaquePointer) {
         let socket = PQsocket(connection)
+        Self.probeWhenIdle(socket)
         while !isStopped {
             var fds = [
                 pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
@@ -186,6 +187,22 @@ final class PostgresEventListener: Sendable {
                 receive(payload)
             }
         }
+    }
+
+    /// A listener only reads, so a peer that vanished without closing (a network cut, a
+    /// host gone) would leave it waiting forever: TCP keepalive probes after 30 s of silence,
+    /// every 10 s, three times, turn that into a socket error within about a minute. Fails
+    /// quietly on a Unix-domain socket, which needs none.
+    private static func probeWhenIdle(_ socket: Int32) {
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        var on: Int32 = 1
+        var idle: Int32 = 30
+        var interval: Int32 = 10
+        var count: Int32 = 3
+        _ = setsockopt(socket, SOL_SOCKET, SO_KEEPALIVE, &on, size)
+        _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, size)
+        _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, size)
+        _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, size)
     }
 
     /// Sleeps up to `timeout`, or until `stop()`. Blocking.

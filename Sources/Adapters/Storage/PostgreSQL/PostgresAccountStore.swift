@@ -63,7 +63,10 @@ public final class PostgresAccountStore: AccountStore {
     }
 
     public func accounts(after: String, limit: Int) async throws -> AccountPage {
-        let limit = max(limit, 0)
+        let limit = min(max(limit, 0), Int(Int32.max))
+        // PostgreSQL text cannot hold U+0000, and no name holds it either: every name sorts
+        // after "x\0…" exactly when it sorts after "x", so the rest is dropped.
+        let after = after.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
         return try await mappingPostgresErrors {
             // One more than asked tells whether more follow. The column's collation is "C".
             let rows = try await pool.withConnection { connection in
@@ -95,10 +98,6 @@ public final class PostgresAccountStore: AccountStore {
                     return heldIDs.count + prekeys.count
                 }
             }
-        } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "one_time_prekeys_id_key" {
-            // A prekey stored meanwhile by a taker's commit cannot happen (takers delete), so
-            // this is an upload racing another upload of the same id.
-            throw AccountStoreError.duplicatePrekey(prekeys.first?.id ?? 0)
         } catch let error as PostgresError {
             throw error.storeError
         }

@@ -6,7 +6,8 @@ import Domain
 /// A lease is two columns of the envelope's row (`leased_by`, `leased_until`), taken with
 /// `FOR UPDATE SKIP LOCKED`: two sessions leasing at once, in any processes, never take the
 /// same envelope, and neither waits for the other. Ids come from an identity column, so they
-/// are unique across processes and ascend in storing order.
+/// are unique across processes and ascend in storing order. Lease times past `Int64.max` ms
+/// are kept as `Int64.max` (never), holders as their bit pattern.
 public final class PostgresEnvelopeQueue: EnvelopeQueue {
     private let pool: PostgresConnectionPool
 
@@ -37,7 +38,7 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
                     RETURNING id, sender, stored_at, envelope
                     """, [
                         .bytes(recipient.bytes), .int64(Int64(bitPattern: holder.rawValue)),
-                        .int64(Int64(bitPattern: until)), .int64(Int64(limit)),
+                        .int64(Int64(clamping: until)), .int64(Int64(limit)),
                     ])
             }
             var leased: [QueuedEnvelope] = []
@@ -73,7 +74,7 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
             _ = try await pool.withConnection { connection in
                 try connection.execute(
                     prepared: "v3_renew", "UPDATE envelopes SET leased_until = $2 WHERE leased_by = $1",
-                    [.int64(Int64(bitPattern: holder.rawValue)), .int64(Int64(bitPattern: until))])
+                    [.int64(Int64(bitPattern: holder.rawValue)), .int64(Int64(clamping: until))])
             }
         }
     }
@@ -94,7 +95,7 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
                 try connection.execute(
                     prepared: "v3_expire",
                     "UPDATE envelopes SET leased_by = NULL, leased_until = NULL WHERE leased_by IS NOT NULL AND leased_until < $1",
-                    [.int64(Int64(bitPattern: now))]).affected
+                    [.int64(Int64(clamping: now))]).affected
             }
         }
     }

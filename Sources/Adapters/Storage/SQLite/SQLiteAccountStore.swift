@@ -62,7 +62,7 @@ public final class SQLiteAccountStore: AccountStore {
     }
 
     public func accounts(after: String, limit: Int) async throws -> AccountPage {
-        let limit = max(limit, 0)
+        let limit = min(max(limit, 0), Int(Int32.max))
         return try await SQLiteErrors.mapping {
             try await pool.read { db in
                 // One more than asked tells whether more follow.

@@ -30,6 +30,9 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
         }
     }
 
+    /// How many group-commit transactions have run, for tests.
+    var transactions: Int { batcher.transactions }
+
     /// How many envelopes are leased, for tests.
     public var leasedCount: Int { book.leasedCount }
 
