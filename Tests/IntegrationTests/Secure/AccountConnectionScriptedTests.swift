@@ -264,6 +264,33 @@ struct AccountConnectionScriptedTests {
         }
     }
 
+    @Test("random bytes from the server never crash the client: the request fails, the session ends")
+    func randomBytes() async throws {
+        var generator = SystemRandomNumberGenerator()
+        try await ScriptedV3Server.with { server in
+            for round in 0..<30 {
+                let (client, peer, _) = try await Self.open(server)
+                async let error = Self.refusal { _ = try await client.countPrekeys() }
+                _ = try await peer.request()
+                // Noise that starts like a frame half the time, so that bodies get decoded too.
+                var noise = ByteBuffer()
+                if round % 2 == 0 {
+                    let length = UInt32.random(in: 5...60, using: &generator)
+                    noise.writeInteger(length)
+                    noise.writeInteger(UInt8.random(in: 0x40...0x44, using: &generator))
+                }
+                noise.writeBytes((0..<Int.random(in: 1...200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+                try await peer.sendRaw(noise)
+                await peer.close()
+                switch await error {
+                case .protocolViolation, .connectionLost, .refused: break
+                case let other: Issue.record("round \(round): \(String(describing: other))")
+                }
+                await client.close()
+            }
+        }
+    }
+
     @Test("a quiet session sends PING before the server's idle timeout")
     func keepAlive() async throws {
         try await ScriptedV3Server.with { server in

@@ -170,7 +170,9 @@ public final class SecureAccountConnection: AccountServerConnection, Sendable {
     }
 
     public func send(_ envelope: [UInt8], to recipient: AccountID) async throws -> SentEnvelope {
-        let limit = Int(hello.maxEnvelopeBytes)
+        // The frame must fit too: length field aside, head, recipient and envelope length.
+        let frameRoom = Int(hello.maxFrameBytes) - V3Frame.headSize - AccountID.byteCount - 4
+        let limit = min(Int(hello.maxEnvelopeBytes), frameRoom)
         guard !envelope.isEmpty else { throw AccountServerError.invalidRequest("an envelope holds at least one byte") }
         guard envelope.count <= limit else {
             throw AccountServerError.invalidRequest("an envelope of \(envelope.count) bytes is over the server's limit of \(limit)")
