@@ -249,9 +249,11 @@ public final class SecureAccountConnection: AccountServerConnection, Sendable {
 
     // MARK: The reader
 
-    /// Reads the server's frames until the session ends, with the keep-alive beside it.
+    /// Reads the server's frames until the session ends, with the writer and the keep-alive
+    /// beside it.
     private static func run(_ session: SecureAccountSession, reading connection: SecureClientSession) async {
         await withTaskGroup(of: Void.self) { group in
+            group.addTask { await session.writeRequests() }
             group.addTask { await keepAlive(session) }
             let reason = await read(session, from: connection)
             session.end(reason)

@@ -6,8 +6,9 @@ import Synchronization
 /// One authenticated-or-not v3 session as the client runs it (docs/protocol-v3.md §3): the
 /// requests waiting for their answers, by request id, the push events, and the session's end.
 ///
-/// Requests are written from any task; the one reader task hands each RESULT or ERROR to the
-/// request with its id, in whatever order they come. At most HELLO's `maxInFlight` requests
+/// Requests are made from any task; one writer task writes their frames, many to a write when
+/// they gather, and one reader task hands each RESULT or ERROR to the request with its id, in
+/// whatever order they come. At most HELLO's `maxInFlight` requests
 /// are unanswered at once; a request beyond them waits for a slot. When the session ends, every
 /// request still waiting fails with the reason, and so do the ones made afterwards.
 final class SecureAccountSession: Sendable {
@@ -35,6 +36,10 @@ final class SecureAccountSession: Sendable {
         var ended: AccountServerError?
         /// Frames in and out, for the keep-alive.
         var activity: UInt64 = 0
+        /// Request frames not yet handed to the channel.
+        var outgoing = ByteBuffer()
+        /// The writer, when it waits for frames.
+        var writerWaiting: CheckedContinuation<Void, Never>?
 
         mutating func allocateID() -> UInt32 {
             while nextID == 0 || pending[nextID] != nil { nextID &+= 1 }
@@ -74,16 +79,53 @@ final class SecureAccountSession: Sendable {
     /// Sends `request` and waits for its answer.
     func perform(_ request: V3Request) async throws -> V3Result {
         let id = try await reserve(request.type)
-        var frame = ByteBuffer()
-        request.write(requestID: id, into: &frame)
-        do {
-            try await writer.write(frame)
-        } catch {
-            state.withLock { $0.pending[id] = nil }
-            freeSlot()
-            throw endReason ?? .connectionLost(server: server, reason: "writing the request failed: \(error)")
+        let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            request.write(requestID: id, into: &state.outgoing)
+            defer { state.writerWaiting = nil }
+            return state.writerWaiting
         }
+        writer?.resume()
         return try await answer(to: id)
+    }
+
+    /// Writes the requests' frames as they come, in as few writes as they allow: whatever
+    /// gathered while the last write was under way goes out in the next one (one TLS record,
+    /// one system call, for many pipelined requests). Runs until the session ends.
+    func writeRequests() async {
+        while let bytes = await nextOutgoing() {
+            do {
+                try await writer.write(bytes)
+            } catch {
+                end(endReason ?? .connectionLost(server: server, reason: "writing to the server failed: \(error)"))
+                return
+            }
+        }
+    }
+
+    /// The frames gathered since the last write, waiting for some; nil once the session ended.
+    private func nextOutgoing() async -> ByteBuffer? {
+        enum Step { case write(ByteBuffer), ended, wait }
+        while true {
+            let step = state.withLock { state -> Step in
+                if state.ended != nil { return .ended }
+                guard state.outgoing.readableBytes > 0 else { return .wait }
+                defer { state.outgoing = ByteBuffer() }
+                return .write(state.outgoing)
+            }
+            switch step {
+            case .write(let bytes): return bytes
+            case .ended: return nil
+            case .wait:
+                await withCheckedContinuation { (waiting: CheckedContinuation<Void, Never>) in
+                    let ready = state.withLock { state -> Bool in
+                        if state.ended != nil || state.outgoing.readableBytes > 0 { return true }
+                        state.writerWaiting = waiting
+                        return false
+                    }
+                    if ready { waiting.resume() }
+                }
+            }
+        }
     }
 
     /// A request id with a slot among the `maxInFlight`, waiting for one if need be.
@@ -218,7 +260,7 @@ final class SecureAccountSession: Sendable {
     /// (quietly for `.closed`, with the reason otherwise), and the connection is closed.
     /// Only the first reason counts.
     func end(_ reason: AccountServerError) {
-        let taken: ([CheckedContinuation<V3Result, any Error>], [CheckedContinuation<Void, any Error>])? = state.withLock { state in
+        let taken: ([CheckedContinuation<V3Result, any Error>], [CheckedContinuation<Void, any Error>], CheckedContinuation<Void, Never>?)? = state.withLock { state in
             guard state.ended == nil else { return nil }
             state.ended = reason
             var waiters: [CheckedContinuation<V3Result, any Error>] = []
@@ -235,9 +277,11 @@ final class SecureAccountSession: Sendable {
             }
             let slots = state.slotWaiters
             state.slotWaiters = []
-            return (waiters, slots)
+            state.outgoing = ByteBuffer()
+            return (waiters, slots, state.writerWaiting.take())
         }
-        guard let (waiters, slots) = taken else { return }
+        guard let (waiters, slots, writer) = taken else { return }
+        writer?.resume()
         for waiter in waiters { waiter.resume(throwing: reason) }
         for slot in slots { slot.resume(throwing: reason) }
         if reason == .closed {
