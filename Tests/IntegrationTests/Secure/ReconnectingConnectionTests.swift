@@ -88,8 +88,12 @@ struct ReconnectingConnectionTests {
                 #expect(try await eventually { failing.handshakeCompleted })
                 await failing.close()
             }
-            // A request made while reconnecting waits for the new session.
+            // A request made while reconnecting waits for the new session; one cancelled while
+            // it waits gives up.
             async let waited: Void = client.ping()
+            let cancelled = Task { try await client.countPrekeys() }
+            cancelled.cancel()
+            await #expect(throws: CancellationError.self) { try await cancelled.value }
 
             let second = try await server.accept()
             let secondNonce = try await second.sendHello()

@@ -31,7 +31,11 @@ public final class ReconnectingAccountConnection: AccountServerConnection, Senda
 
     private struct State {
         var current: SecureAccountConnection?
-        var waiters: [CheckedContinuation<SecureAccountConnection, any Error>] = []
+        /// Requests waiting for the next session, by ticket.
+        var waiters: [Int: CheckedContinuation<SecureAccountConnection, any Error>] = [:]
+        var nextTicket = 0
+        /// Tickets cancelled before their request began to wait.
+        var cancelledTickets: Set<Int> = []
         var credentials: Credentials?
         /// Set once the wrapper has given up, or was closed (`.closed`).
         var finished: AccountServerError?
@@ -84,8 +88,8 @@ public final class ReconnectingAccountConnection: AccountServerConnection, Senda
     public func close() async {
         let (current, waiters, supervisor) = state.withLock { state in
             if state.finished == nil { state.finished = .closed }
-            defer { state.waiters = [] }
-            return (state.current, state.waiters, state.supervisor)
+            defer { state.waiters = [:] }
+            return (state.current, state.waiters.values, state.supervisor)
         }
         for waiter in waiters { waiter.resume(throwing: AccountServerError.closed) }
         supervisor?.cancel()
@@ -130,16 +134,33 @@ public final class ReconnectingAccountConnection: AccountServerConnection, Senda
         return try await connection().acknowledge(messageIDs)
     }
 
-    /// The open session, or the next one once it is open.
+    /// The open session, or the next one once it is open. A request cancelled while it waits
+    /// throws `CancellationError`.
     private func connection() async throws -> SecureAccountConnection {
-        try await withCheckedThrowingContinuation { continuation in
-            let ready: Result<SecureAccountConnection, AccountServerError>? = state.withLock { state in
-                if let finished = state.finished { return .failure(finished) }
-                if let current = state.current, current.endReason == nil { return .success(current) }
-                state.waiters.append(continuation)
-                return nil
+        let ticket = state.withLock { state in
+            state.nextTicket += 1
+            return state.nextTicket
+        }
+        // The handler runs only while the wait does, so a ticket it marks is unmarked here.
+        defer { _ = state.withLock { $0.cancelledTickets.remove(ticket) } }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let ready: Result<SecureAccountConnection, any Error>? = state.withLock { state in
+                    if let finished = state.finished { return .failure(finished) }
+                    if let current = state.current, current.endReason == nil { return .success(current) }
+                    if state.cancelledTickets.remove(ticket) != nil { return .failure(CancellationError()) }
+                    state.waiters[ticket] = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(with: ready) }
             }
-            if let ready { continuation.resume(with: ready) }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                let waiter = state.waiters.removeValue(forKey: ticket)
+                if waiter == nil { state.cancelledTickets.insert(ticket) }
+                return waiter
+            }
+            waiter?.resume(throwing: CancellationError())
         }
     }
 
@@ -208,11 +229,11 @@ public final class ReconnectingAccountConnection: AccountServerConnection, Senda
     /// Makes `connection` the current one and hands it to the requests waiting. False when
     /// the wrapper is closed already.
     private func publish(_ connection: SecureAccountConnection) -> Bool {
-        let waiters: [CheckedContinuation<SecureAccountConnection, any Error>]? = state.withLock { state in
+        let waiters: Dictionary<Int, CheckedContinuation<SecureAccountConnection, any Error>>.Values? = state.withLock { state in
             guard state.finished == nil else { return nil }
             state.current = connection
-            defer { state.waiters = [] }
-            return state.waiters
+            defer { state.waiters = [:] }
+            return state.waiters.values
         }
         guard let waiters else { return false }
         for waiter in waiters { waiter.resume(returning: connection) }
@@ -222,8 +243,8 @@ public final class ReconnectingAccountConnection: AccountServerConnection, Senda
     private func giveUp(_ error: AccountServerError) {
         let waiters = state.withLock { state in
             if state.finished == nil { state.finished = error }
-            defer { state.waiters = [] }
-            return state.waiters
+            defer { state.waiters = [:] }
+            return state.waiters.values
         }
         for waiter in waiters { waiter.resume(throwing: error) }
         sink.finish(throwing: error)
