@@ -33,3 +33,16 @@ struct ClientNameTests {
         #expect(try ClientName("ab").value == "ab")
     }
 }
+
+@Suite("AccountName")
+struct AccountNameTests {
+    @Test("names are equal byte for byte: canonically equivalent spellings are different names, in sets too")
+    func byteWiseEquality() throws {
+        let precomposed = try AccountName("caf\u{E9}")
+        let combining = try AccountName("cafe\u{301}")
+        #expect(precomposed != combining)
+        #expect(Set([precomposed, combining]).count == 2)
+        #expect(precomposed == (try AccountName("caf\u{E9}")))
+        #expect((precomposed < combining) != (combining < precomposed))
+    }
+}

@@ -35,6 +35,16 @@ public struct AccountName: Hashable, Sendable, Comparable, CustomStringConvertib
 
     public var description: String { value }
 
+    /// Byte for byte, as names are unique and looked up (§5.1): two spellings that Unicode
+    /// calls equal (a precomposed "é" and "e" with a combining accent) are different names.
+    public static func == (lhs: AccountName, rhs: AccountName) -> Bool {
+        lhs.value.utf8.elementsEqual(rhs.value.utf8)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for byte in value.utf8 { hasher.combine(byte) }
+    }
+
     /// Byte-wise order of the UTF-8, as LIST pages sort (§5.7).
     public static func < (lhs: AccountName, rhs: AccountName) -> Bool {
         lhs.value.utf8.lexicographicallyPrecedes(rhs.value.utf8)
