@@ -291,12 +291,18 @@ public final class SQLiteMessageStore: MessageStore {
         await batcher.stop()
     }
 
+    /// How many rows one `DELETE … IN` takes.
+    private static let deleteChunk = 64
+    private static let deleteManySQL =
+        "DELETE FROM messages WHERE id IN (" + Array(repeating: "?", count: deleteChunk).joined(separator: ", ") + ")"
+
     private static func apply(_ batch: [Write], to db: Database) throws -> [Int64] {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO messages (recipient, sender, kind, content_size, content, blob)
             VALUES (?, ?, ?, ?, ?, ?)
             """)
         let delete = try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ?")
+        let deleteMany = try db.cachedStatement(sql: Self.deleteManySQL)
         return try batch.map { write in
             switch write {
             case .insert(let message):
@@ -307,7 +313,14 @@ public final class SQLiteMessageStore: MessageStore {
                 ])
                 return db.lastInsertedRowID
             case .delete(_, let rowIDs):
-                for rowID in rowIDs { try delete.execute(arguments: [rowID]) }
+                // A delivery deletes hundreds of rows: one statement per chunk rather than
+                // one per row.
+                var start = rowIDs.startIndex
+                while rowIDs.endIndex - start >= Self.deleteChunk {
+                    try deleteMany.execute(arguments: StatementArguments(rowIDs[start..<start + Self.deleteChunk]))
+                    start += Self.deleteChunk
+                }
+                for rowID in rowIDs[start...] { try delete.execute(arguments: [rowID]) }
                 return 0
             }
         }
