@@ -97,8 +97,15 @@ struct CrashFileTests {
 
         // Nothing left in storage.
         if kind == .sqlite {
-            let files = try FileManager.default.contentsOfDirectory(atPath: ServerProcess.sqlitePath(in: directory) + ".blobs")
-            #expect(files.isEmpty, "leaked content files: \(files)")
+            // A delivered file is unlinked after its row's delete committed, which may come
+            // after the next pull was answered: give it a moment.
+            let blobs = ServerProcess.sqlitePath(in: directory) + ".blobs"
+            var files: [String] = []
+            let emptied = try await eventually(timeout: .seconds(15), every: .milliseconds(20)) {
+                files = try FileManager.default.contentsOfDirectory(atPath: blobs)
+                return files.isEmpty
+            }
+            #expect(emptied, "leaked content files: \(files)")
         }
         if let schema {
             let storage = try await PostgresTestDatabase.connect(schema: schema)

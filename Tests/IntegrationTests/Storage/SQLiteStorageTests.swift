@@ -162,6 +162,10 @@ struct SQLiteStorageTests {
         let claim = try await store.claim(for: bob, budget: Self.unlimited)
         #expect(claim.messages.count == 201)
         #expect(claim.messages.map(\.id) == claim.messages.map(\.id).sorted())
+        // 201 rows: deleted in chunks of 64 and one by one for the rest.
+        try await store.acknowledge(claim)
+        #expect(try await store.storedMessages() == 0)
+        #expect(try await store.claim(for: bob, budget: Self.unlimited).messages.isEmpty)
         await storage.close()
     }
 
@@ -189,25 +193,62 @@ struct SQLiteStorageTests {
     @Test func rowsDeletedUnderAReadStayOutOfReachUntilItEnds() {
         let book = SQLiteClaimBook()
         let early = book.beginRead()
-        let (token, held) = book.open([MessageID(1): .init(rowID: 1, blobName: nil), MessageID(2): .init(rowID: 2, blobName: nil)], after: book.beginRead())
-        #expect(held.count == 2 && book.isClaimed(1))
+        let (token, held) = book.open([MessageID(1): .init(rowID: 1, blobName: nil), MessageID(2): .init(rowID: 2, blobName: nil)], of: bob, after: book.beginRead())
+        #expect(held.count == 2 && book.isClaimed(1, in: bob))
+        #expect(book.marks(of: bob) == [1, 2] && book.marks(of: alice).isEmpty, "marks are kept per inbox")
         book.acknowledged(token)
-        #expect(book.isClaimed(1) && book.isClaimed(2), "the early read may still see rows 1 and 2")
+        #expect(book.isClaimed(1, in: bob) && book.isClaimed(2, in: bob), "the early read may still see rows 1 and 2")
         let late = book.beginRead()
-        #expect(book.open([MessageID(1): .init(rowID: 1, blobName: nil)], after: early).held.isEmpty, "the early read found a deleted row")
+        #expect(book.open([MessageID(1): .init(rowID: 1, blobName: nil)], of: bob, after: early).held.isEmpty, "the early read found a deleted row")
         // Only the late read is left, and it began after the delete: it cannot see the rows.
-        #expect(!book.isClaimed(1) && !book.isClaimed(2) && book.markedRows == 0)
+        #expect(!book.isClaimed(1, in: bob) && !book.isClaimed(2, in: bob) && book.markedRows == 0)
         book.endRead(late)
 
         // Without reads in progress an acknowledgement unmarks at once; a release always does.
-        let (other, _) = book.open([MessageID(3): .init(rowID: 3, blobName: nil)], after: book.beginRead())
+        let (other, _) = book.open([MessageID(3): .init(rowID: 3, blobName: nil)], of: bob, after: book.beginRead())
         book.acknowledged(other)
-        #expect(!book.isClaimed(3))
+        #expect(!book.isClaimed(3, in: bob))
         let read = book.beginRead()
-        let (released, _) = book.open([MessageID(4): .init(rowID: 4, blobName: nil)], after: book.beginRead())
+        let (released, _) = book.open([MessageID(4): .init(rowID: 4, blobName: nil)], of: bob, after: book.beginRead())
         book.release(released)
-        #expect(!book.isClaimed(4) && book.openClaims == 0)
+        #expect(!book.isClaimed(4, in: bob) && book.openClaims == 0)
         book.endRead(read)
+    }
+
+    /// Claims queued together are read in one snapshot by the claims' thread, one after
+    /// another: a claim must not return what a claim before it in the same batch took.
+    @Test func concurrentClaimsOfOneInboxSplitItWithoutOverlap() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let storage = try await scratch.open()
+        let store = storage.messages
+        for index in 0..<400 {
+            _ = try await store.enqueue(header(100, to: index % 4 == 0 ? alice : bob), content: [UInt8](repeating: UInt8(index % 256), count: 100))
+        }
+        let budget = ClaimBudget(totalBytes: 7 * 125, perMessageOverhead: 25)
+        let claims = try await withThrowingTaskGroup(of: MessageClaim.self) { group in
+            for index in 0..<64 {
+                group.addTask { try await store.claim(for: index % 8 == 0 ? alice : bob, budget: budget) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for recipient in [alice, bob] {
+            let taken = claims.filter { $0.recipient == recipient }.flatMap(\.messages).map(\.id)
+            #expect(Set(taken).count == taken.count, "a message of \(recipient) was claimed twice")
+            #expect(taken.count == min(recipient == alice ? 8 * 7 : 56 * 7, recipient == alice ? 100 : 300))
+        }
+        // Acknowledged concurrently: each delete commits, then its claim leaves the book.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for claim in claims where !claim.messages.isEmpty { group.addTask { try await store.acknowledge(claim) } }
+            try await group.waitForAll()
+        }
+        #expect(store.openClaims == 0)
+        let delivered = claims.reduce(0) { $0 + $1.messages.count }
+        #expect(try await store.storedMessages() == 400 - delivered)
+        let rest = try await store.claim(for: bob, budget: Self.unlimited)
+        #expect(rest.messages.count == 300 - claims.filter { $0.recipient == bob }.reduce(0) { $0 + $1.messages.count })
+        #expect(Set(rest.messages.map(\.id)).isDisjoint(with: claims.flatMap(\.messages).map(\.id)))
+        await storage.close()
     }
 
     @Test func claimsAlongsideAcknowledgementsNeverReturnDeletedRows() async throws {

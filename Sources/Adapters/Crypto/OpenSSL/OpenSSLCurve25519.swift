@@ -35,7 +35,30 @@ public enum OpenSSLCurve25519 {
         return out
     }
 
+    /// A fresh private key of `type` made by OpenSSL's key generator, as its 32 raw bytes.
+    private static func generate(_ type: Int32, _ name: String) throws(Failure) -> [UInt8] {
+        guard let context = EVP_PKEY_CTX_new_id(type, nil) else { throw Failure(description: "EVP_PKEY_CTX_new_id failed for \(name)") }
+        defer { EVP_PKEY_CTX_free(context) }
+        var key: OpaquePointer?
+        guard EVP_PKEY_keygen_init(context) == 1, EVP_PKEY_keygen(context, &key) == 1, let key else {
+            ERR_clear_error()
+            throw Failure(description: "\(name) key generation failed")
+        }
+        defer { EVP_PKEY_free(key) }
+        var out = [UInt8](repeating: 0, count: 32)
+        var length = 32
+        guard EVP_PKEY_get_raw_private_key(key, &out, &length) == 1, length == 32 else {
+            throw Failure(description: "cannot read the new \(name) private key")
+        }
+        return out
+    }
+
     // MARK: Ed25519
+
+    /// A new Ed25519 private key (the RFC 8032 seed).
+    public static func newSigningSeed() throws(Failure) -> [UInt8] {
+        try generate(EVP_PKEY_ED25519, "Ed25519")
+    }
 
     /// The public key of the Ed25519 private key (seed) `seed`.
     public static func signingPublicKey(seed: [UInt8]) throws(Failure) -> SigningPublicKey {
@@ -73,6 +96,11 @@ public enum OpenSSLCurve25519 {
     }
 
     // MARK: X25519
+
+    /// A new X25519 private key.
+    public static func newAgreementPrivateKey() throws(Failure) -> [UInt8] {
+        try generate(EVP_PKEY_X25519, "X25519")
+    }
 
     /// The public key of the X25519 private key `privateKey`.
     public static func agreementPublicKey(privateKey: [UInt8]) throws(Failure) -> AgreementPublicKey {

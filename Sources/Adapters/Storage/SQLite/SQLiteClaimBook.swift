@@ -6,12 +6,16 @@ import Domain
 /// The store is used by one process, so a claim need not outlive it: after a crash every
 /// claim is gone and its messages are waiting again, which is what redelivery wants.
 ///
-/// Claims read their candidates on reader connections, each in a snapshot of its own, while
-/// acknowledgements delete rows on the writer. A snapshot taken before a delete committed
-/// still shows the deleted rows, so acknowledged rows stay marked here ("retired") until
-/// every read that began before the delete has ended: a claim never takes a row that is
-/// already gone. A read announces itself with `beginRead()` before it opens its snapshot,
-/// and ends with `open(_:after:)` or `endRead(_:)`.
+/// Claims read their candidates on the claim reader's connection, each batch in a snapshot
+/// of its own, while acknowledgements delete rows on the writer. A snapshot taken before a
+/// delete committed still shows the deleted rows, so acknowledged rows stay marked here
+/// ("retired") until every read that began before the delete has ended: a claim never
+/// takes a row that is already gone. A read announces itself with `beginRead()` before its
+/// snapshot is opened, and ends with `open(_:of:after:)` or `endRead(_:)`.
+///
+/// Marks are kept per inbox, so that a read copies the marks of its inbox once
+/// (`marks(of:)`) and checks its rows against that copy without taking the lock again:
+/// taking it once per row made concurrent claims spin on it.
 final class SQLiteClaimBook: Sendable {
     /// What a claim holds of one message: its row id (the message id) and, when streamed,
     /// its blob name.
@@ -26,28 +30,50 @@ final class SQLiteClaimBook: Sendable {
         fileprivate let generation: UInt64
     }
 
+    private struct Claim {
+        let inbox: ClientID
+        let held: [MessageID: Held]
+    }
+
+    private struct Retired {
+        let generation: UInt64
+        let inbox: ClientID
+        let rows: [Int64]
+    }
+
     private struct State {
         var nextToken: UInt64 = 1
-        /// Row ids held by any claim, and retired rows some read may still see.
-        var claimed: Set<Int64> = []
-        /// Claims by token, messages by id.
-        var claims: [UInt64: [MessageID: Held]] = [:]
+        /// Per inbox, the row ids held by any claim, and retired rows some read may still see.
+        var marked: [ClientID: Set<Int64>] = [:]
+        /// Claims by token.
+        var claims: [UInt64: Claim] = [:]
         /// Counts acknowledgements; a read remembers the count it began at.
         var generation: UInt64 = 0
         var nextRead: UInt64 = 0
         /// Reads in progress: number → the generation at which each began.
         var reads: [UInt64: UInt64] = [:]
         /// Deleted rows still marked, oldest first, with the generation of their deletion.
-        var retired: [(generation: UInt64, rows: [Int64])] = []
+        var retired: [Retired] = []
+
+        mutating func unmark(_ rows: some Sequence<Int64>, in inbox: ClientID) {
+            guard var set = marked.removeValue(forKey: inbox) else { return }
+            set.subtract(rows)
+            if !set.isEmpty { marked[inbox] = set }
+        }
+
+        func isMarked(_ rowID: Int64, in inbox: ClientID) -> Bool {
+            marked[inbox]?.contains(rowID) ?? false
+        }
 
         /// Unmarks the retired rows no read in progress can see any more: those deleted at a
         /// generation no read began before.
         mutating func purgeRetired() {
+            guard !retired.isEmpty else { return }
             let oldest = reads.values.min() ?? .max
             var purged = 0
             for batch in retired {
                 guard batch.generation <= oldest else { break }
-                claimed.subtract(batch.rows)
+                unmark(batch.rows, in: batch.inbox)
                 purged += 1
             }
             if purged > 0 { retired.removeFirst(purged) }
@@ -73,20 +99,33 @@ final class SQLiteClaimBook: Sendable {
         }
     }
 
-    /// Whether any claim holds the row `rowID`, or it was deleted under a read in progress.
-    func isClaimed(_ rowID: Int64) -> Bool {
-        state.withLock { $0.claimed.contains(rowID) }
+    /// The rows of `inbox` that a read must pass over now: held by a claim, or deleted under
+    /// a read in progress. A copy: rows marked later are caught by `open(_:of:after:)`.
+    func marks(of inbox: ClientID) -> Set<Int64> {
+        state.withLock { $0.marked[inbox] ?? [] }
     }
 
-    /// Records a new claim over `held`, the candidates `read` found, skipping rows another
-    /// claim took meanwhile; ends the read and returns the token and the rows it got.
-    func open(_ held: [MessageID: Held], after read: Read) -> (token: UInt64, held: [MessageID: Held]) {
+    /// Whether any claim holds the row `rowID` of `inbox`, or it was deleted under a read in
+    /// progress.
+    func isClaimed(_ rowID: Int64, in inbox: ClientID) -> Bool {
+        state.withLock { $0.isMarked(rowID, in: inbox) }
+    }
+
+    /// Records a new claim over `held`, the candidates `read` found in `inbox`, skipping
+    /// rows another claim took meanwhile; ends the read and returns the token and the rows
+    /// it got.
+    func open(_ held: [MessageID: Held], of inbox: ClientID, after read: Read) -> (token: UInt64, held: [MessageID: Held]) {
         state.withLock { state in
             let token = state.nextToken
             state.nextToken &+= 1
-            let free = held.filter { !state.claimed.contains($0.value.rowID) }
-            state.claimed.formUnion(free.values.map(\.rowID))
-            if !free.isEmpty { state.claims[token] = free }
+            var free = held
+            if let marked = state.marked[inbox] {
+                free = held.filter { !marked.contains($0.value.rowID) }
+            }
+            if !free.isEmpty {
+                state.marked[inbox, default: []].formUnion(free.values.lazy.map(\.rowID))
+                state.claims[token] = Claim(inbox: inbox, held: free)
+            }
             state.reads[read.number] = nil
             state.purgeRetired()
             return (token, free)
@@ -95,7 +134,7 @@ final class SQLiteClaimBook: Sendable {
 
     /// The message `id` when claim `token` holds it.
     func held(_ id: MessageID, by token: UInt64) -> Held? {
-        state.withLock { $0.claims[token]?[id] }
+        state.withLock { $0.claims[token]?.held[id] }
     }
 
     /// Whether claim `token` is open (holds messages).
@@ -105,14 +144,14 @@ final class SQLiteClaimBook: Sendable {
 
     /// Everything claim `token` holds; empty for an unknown token.
     func all(of token: UInt64) -> [Held] {
-        state.withLock { state in state.claims[token].map { Array($0.values) } ?? [] }
+        state.withLock { state in state.claims[token].map { Array($0.held.values) } ?? [] }
     }
 
     /// Forgets claim `token`, whose rows still exist: they are claimable again at once.
     func release(_ token: UInt64) {
         state.withLock { state in
-            guard let held = state.claims.removeValue(forKey: token) else { return }
-            state.claimed.subtract(held.values.map(\.rowID))
+            guard let claim = state.claims.removeValue(forKey: token) else { return }
+            state.unmark(claim.held.values.lazy.map(\.rowID), in: claim.inbox)
         }
     }
 
@@ -120,13 +159,13 @@ final class SQLiteClaimBook: Sendable {
     /// stay marked while a read that began before now is in progress.
     func acknowledged(_ token: UInt64) {
         state.withLock { state in
-            guard let held = state.claims.removeValue(forKey: token) else { return }
+            guard let claim = state.claims.removeValue(forKey: token) else { return }
             state.generation &+= 1
-            let rows = held.values.map(\.rowID)
+            let rows = claim.held.values.map(\.rowID)
             if state.reads.isEmpty {
-                state.claimed.subtract(rows)
+                state.unmark(rows, in: claim.inbox)
             } else {
-                state.retired.append((state.generation, rows))
+                state.retired.append(Retired(generation: state.generation, inbox: claim.inbox, rows: rows))
             }
         }
     }
@@ -135,5 +174,5 @@ final class SQLiteClaimBook: Sendable {
     var openClaims: Int { state.withLock { $0.claims.count } }
 
     /// How many rows are marked, held or retired, for tests.
-    var markedRows: Int { state.withLock { $0.claimed.count } }
+    var markedRows: Int { state.withLock { $0.marked.values.reduce(0) { $0 + $1.count } } }
 }

@@ -12,6 +12,9 @@ import Synchronization
 /// timer: a lone item is committed at once, and under load batches grow by themselves.
 /// The thread blocks in SQLite and in fsync, never a Swift task or an event loop, and a
 /// commit costs one wake-up of this thread and one of each caller.
+///
+/// The message store also runs its claims on one (`SQLiteMessageStore.claim`): a batch is
+/// then the claims queued meanwhile, read in one snapshot.
 final class SQLiteCommitBatcher<Item: Sendable, Output: Sendable>: Sendable {
     /// Commits a batch in one transaction, returning one output per item, in order. Blocks.
     typealias Commit = @Sendable ([Item]) throws -> [Output]

@@ -7,10 +7,10 @@ import Logging
 /// Waiting messages in the `messages` table; large contents in files beside the database.
 ///
 /// Writes go through group commit: concurrent `enqueue`, upload `commit` and `acknowledge`
-/// calls share one transaction and one fsync, on the writer connection. Claims read on the
-/// pool's reader connections, so a pull never waits for a commit, and are held in memory
-/// (`SQLiteClaimBook`): the store serves one process, and after a crash every message is
-/// simply waiting again. A message's id is its row id.
+/// calls share one transaction and one fsync, on the writer connection. Claims are read by a
+/// thread of their own on a reader connection, so a pull never waits for a commit, and are
+/// held in memory (`SQLiteClaimBook`): the store serves one process, and after a crash
+/// every message is simply waiting again. A message's id is its row id.
 public final class SQLiteMessageStore: MessageStore {
     /// A message ready to be inserted: its content in the row or in a sealed blob file.
     struct NewMessage: Sendable {
@@ -29,13 +29,23 @@ public final class SQLiteMessageStore: MessageStore {
     private let logger: Logger
     private let book = SQLiteClaimBook()
     private let batcher: SQLiteCommitBatcher<Write, Int64>
+    /// The claims' thread: it reads the claims queued meanwhile in one snapshot, in the
+    /// synchronous API of the pool, and opens each in the book before it answers.
+    private let claims: SQLiteCommitBatcher<ClaimRequest, Result<MessageClaim, any Error>>
 
     /// One write of a group commit.
     enum Write: Sendable {
         /// Returns the new row's id.
         case insert(NewMessage)
-        /// Deletes delivered rows; returns 0.
-        case delete([Int64])
+        /// Deletes the rows of the acknowledged claim `token`; returns 0. The claim leaves
+        /// the book once the transaction has committed.
+        case delete(token: UInt64, rows: [Int64])
+    }
+
+    /// A claim waiting for the claims' thread.
+    struct ClaimRequest: Sendable {
+        let recipient: ClientID
+        let budget: ClaimBudget
     }
 
     init(pool: DatabasePool, blobs: BlobDirectory, inlineLimit: UInt32, maxBatch: Int, logger: Logger) {
@@ -43,8 +53,15 @@ public final class SQLiteMessageStore: MessageStore {
         self.blobs = blobs
         self.inlineLimit = inlineLimit
         self.logger = logger
+        let book = self.book
         self.batcher = SQLiteCommitBatcher(maxBatch: maxBatch) { batch in
-            try pool.write { db in try Self.apply(batch, to: db) }
+            let outputs = try pool.write { db in try Self.apply(batch, to: db) }
+            // Committed with synchronous = FULL: the rows are gone for every later snapshot.
+            for case .delete(let token, _) in batch { book.acknowledged(token) }
+            return outputs
+        }
+        self.claims = SQLiteCommitBatcher(maxBatch: 64, name: "sealpost-claims") { requests in
+            try Self.claim(requests, in: pool, book: book)
         }
     }
 
@@ -79,50 +96,76 @@ public final class SQLiteMessageStore: MessageStore {
 
     /// Claims the oldest unclaimed messages of `recipient` that `budget` admits.
     ///
-    /// Reads on a reader connection, in a snapshot: it waits for no commit, and claims of
-    /// other inboxes run alongside. The book then takes the rows no other claim took
-    /// meanwhile, and keeps rows deleted after the snapshot began out of reach.
+    /// Read by the claims' thread on a reader connection, in a snapshot: it waits for no
+    /// commit. The book then takes the rows no other claim took meanwhile, and keeps rows
+    /// deleted after the snapshot began out of reach.
     public func claim(for recipient: ClientID, budget: ClaimBudget) async throws -> MessageClaim {
-        let key = Data(recipient.bytes)
-        let book = self.book
-        let read = book.beginRead()
-        let picked: [(Envelope, SQLiteClaimBook.Held)]
-        do {
-            picked = try await SQLiteErrors.mapping {
-                try await pool.read { db in try Self.candidates(of: key, within: budget, skipping: book, in: db) }
-            }
-        } catch {
-            book.endRead(read)
-            throw error
+        try await SQLiteErrors.mapping {
+            try await claims.submit(ClaimRequest(recipient: recipient, budget: budget)).get()
         }
-        let (token, held) = book.open(
-            Dictionary(picked.map { ($0.0.id, $0.1) }, uniquingKeysWith: { first, _ in first }), after: read)
-        return MessageClaim(token: token, recipient: recipient, messages: picked.map(\.0).filter { held[$0.id] != nil })
     }
 
-    /// The oldest rows of the inbox `key` that no claim holds, as long as `budget` admits
-    /// them. Blocking.
+    /// Reads the candidates of `requests` in one snapshot and opens a claim for each, one
+    /// after another, so that a claim sees the rows the claims before it took. Blocking; runs
+    /// on the claims' thread.
+    private static func claim(
+        _ requests: [ClaimRequest], in pool: DatabasePool, book: SQLiteClaimBook
+    ) throws -> [Result<MessageClaim, any Error>] {
+        // Announced before the snapshot opens (at the first SELECT).
+        var reads = requests.map { _ in book.beginRead() }
+        defer { for read in reads { book.endRead(read) } }
+        let results = try pool.read { db in
+            requests.indices.map { index -> Result<MessageClaim, any Error> in
+                let request = requests[index]
+                var found = Candidates()
+                do {
+                    try candidates(of: request.recipient, within: request.budget, skipping: book.marks(of: request.recipient), into: &found, in: db)
+                } catch {
+                    return .failure(error)
+                }
+                var held: [MessageID: SQLiteClaimBook.Held] = [:]
+                held.reserveCapacity(found.held.count)
+                for (envelope, row) in zip(found.envelopes, found.held) { held[envelope.id] = row }
+                let (token, taken) = book.open(held, of: request.recipient, after: reads[index])
+                let messages = taken.count == found.envelopes.count ? found.envelopes : found.envelopes.filter { taken[$0.id] != nil }
+                return .success(MessageClaim(token: token, recipient: request.recipient, messages: messages))
+            }
+        }
+        // Every read ended in `open`.
+        reads.removeAll()
+        return results
+    }
+
+    /// What a claim read found: its messages, and what the book keeps of each.
+    private struct Candidates {
+        var envelopes: [Envelope] = []
+        var held: [SQLiteClaimBook.Held] = []
+    }
+
+    /// The oldest rows of the inbox `recipient` that are not `marked`, as long as `budget`
+    /// admits them. Blocking.
     private static func candidates(
-        of key: Data, within budget: ClaimBudget, skipping book: SQLiteClaimBook, in db: Database
-    ) throws -> [(Envelope, SQLiteClaimBook.Held)] {
+        of recipient: ClientID, within budget: ClaimBudget, skipping marked: Set<Int64>,
+        into found: inout Candidates, in db: Database
+    ) throws {
         var budget = budget
         let statement = try db.cachedStatement(sql: """
             SELECT id, sender, kind, content_size, content, blob FROM messages
             WHERE recipient = ? ORDER BY id
             """)
-        let rows = try Row.fetchCursor(statement, arguments: [key])
-        var picked: [(Envelope, SQLiteClaimBook.Held)] = []
+        let rows = try Row.fetchCursor(statement, arguments: [Data(recipient.bytes)])
         while let row = try rows.next() {
             // Only the id and the size of a row passed over are decoded.
             let rowID: Int64 = row[0]
-            if book.isClaimed(rowID) { continue }
+            if marked.contains(rowID) { continue }
             guard let size = UInt32(exactly: row[3] as Int64) else {
                 throw StoreError.unavailable("message row \(rowID) is malformed")
             }
             guard !budget.isExhausted, budget.admit(contentSize: size) else { break }
-            picked.append(try envelope(from: row))
+            let (envelope, held) = try envelope(from: row, id: rowID, size: size)
+            found.envelopes.append(envelope)
+            found.held.append(held)
         }
-        return picked
     }
 
     /// Opens the content of a message held by `claim`, streamed from its file.
@@ -147,8 +190,8 @@ public final class SQLiteMessageStore: MessageStore {
         let held = book.all(of: claim.token)
         guard !held.isEmpty else { return }
         let rowIDs = held.map(\.rowID)
-        _ = try await SQLiteErrors.mapping { try await batcher.submit(.delete(rowIDs)) }
-        book.acknowledged(claim.token)
+        // The commit thread forgets the claim in the book once the delete has committed.
+        _ = try await SQLiteErrors.mapping { try await batcher.submit(.delete(token: claim.token, rows: rowIDs)) }
         await blobs.remove(held.compactMap(\.blobName).map(blobs.blobPath))
     }
 
@@ -242,10 +285,16 @@ public final class SQLiteMessageStore: MessageStore {
         }
     }
 
-    /// Ends the group-commit thread once what is queued is written.
+    /// Ends the claims' thread and the group-commit thread once what is queued is done.
     func stop() async {
+        await claims.stop()
         await batcher.stop()
     }
+
+    /// How many rows one `DELETE … IN` takes.
+    private static let deleteChunk = 64
+    private static let deleteManySQL =
+        "DELETE FROM messages WHERE id IN (" + Array(repeating: "?", count: deleteChunk).joined(separator: ", ") + ")"
 
     private static func apply(_ batch: [Write], to db: Database) throws -> [Int64] {
         let insert = try db.cachedStatement(sql: """
@@ -253,6 +302,7 @@ public final class SQLiteMessageStore: MessageStore {
             VALUES (?, ?, ?, ?, ?, ?)
             """)
         let delete = try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ?")
+        let deleteMany = try db.cachedStatement(sql: Self.deleteManySQL)
         return try batch.map { write in
             switch write {
             case .insert(let message):
@@ -262,29 +312,42 @@ public final class SQLiteMessageStore: MessageStore {
                     message.content.map { Data($0) }, message.blob,
                 ])
                 return db.lastInsertedRowID
-            case .delete(let rowIDs):
-                for rowID in rowIDs { try delete.execute(arguments: [rowID]) }
+            case .delete(_, let rowIDs):
+                // A delivery deletes hundreds of rows: one statement per chunk rather than
+                // one per row.
+                var start = rowIDs.startIndex
+                while rowIDs.endIndex - start >= Self.deleteChunk {
+                    try deleteMany.execute(arguments: StatementArguments(rowIDs[start..<start + Self.deleteChunk]))
+                    start += Self.deleteChunk
+                }
+                for rowID in rowIDs[start...] { try delete.execute(arguments: [rowID]) }
                 return 0
             }
         }
     }
 
-    /// Decodes a row of `SELECT id, sender, kind, content_size, content, blob`.
-    private static func envelope(from row: Row) throws -> (Envelope, SQLiteClaimBook.Held) {
-        let rowID: Int64 = row[0]
-        let senderBytes: Data = row[1]
+    /// Decodes a row of `SELECT id, sender, kind, content_size, content, blob` whose id and
+    /// size are read already. The sender and the content are read in place, without an
+    /// intermediate copy.
+    private static func envelope(from row: Row, id rowID: Int64, size contentSize: UInt32) throws -> (Envelope, SQLiteClaimBook.Held) {
+        let sender = try row.withUnsafeData(atIndex: 1) { data in
+            data.flatMap { data in
+                data.count == ClientID.byteCount ? data.withUnsafeBytes { raw in
+                    ClientID(
+                        high: UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self)),
+                        low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+                } : nil
+            }
+        }
         let kindCode: Int64 = row[2]
-        let size: Int64 = row[3]
-        guard let sender = ClientID(bytes: senderBytes),
-              let kind = MessageKind(rawValue: UInt8(truncatingIfNeeded: kindCode)),
-              let contentSize = UInt32(exactly: size) else {
+        guard let sender, let kind = MessageKind(rawValue: UInt8(truncatingIfNeeded: kindCode)) else {
             throw StoreError.unavailable("message row \(rowID) is malformed")
         }
         let blob: String? = row[5]
-        let content: Data? = blob == nil ? row[4] : nil
+        let content = blob != nil ? nil : try row.withUnsafeData(atIndex: 4) { $0.map { [UInt8]($0) } }
         let envelope = Envelope(
             id: MessageID(UInt64(bitPattern: rowID)), sender: sender, kind: kind,
-            contentSize: contentSize, inlineContent: content.map { [UInt8]($0) })
+            contentSize: contentSize, inlineContent: content)
         return (envelope, SQLiteClaimBook.Held(rowID: rowID, blobName: blob))
     }
 }

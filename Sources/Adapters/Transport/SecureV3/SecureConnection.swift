@@ -147,7 +147,7 @@ public enum SecureConnection {
             }
             let session = SecureClientSession(
                 hello: hello, fingerprint: fingerprint, certificateHash: try ServerFingerprint.certificateHash(of: leaf),
-                recordedFirstUse: firstUse, frames: frames, outbound: outbound)
+                recordedFirstUse: firstUse, frames: frames, outbound: outbound, channel: underlying)
             return try await body(session)
         }
     }
@@ -170,15 +170,28 @@ public final class SecureClientSession {
     public let recordedFirstUse: Bool
     private var frames: NIOAsyncChannelInboundStream<V3Frame>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let channel: any Channel
 
     init(hello: V3Hello, fingerprint: ServerFingerprint, certificateHash: [UInt8], recordedFirstUse: Bool,
-         frames: NIOAsyncChannelInboundStream<V3Frame>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+         frames: NIOAsyncChannelInboundStream<V3Frame>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+         channel: any Channel) {
         self.hello = hello
         self.fingerprint = fingerprint
         self.certificateHash = certificateHash
         self.recordedFirstUse = recordedFirstUse
         self.frames = frames
         self.outbound = outbound
+        self.channel = channel
+    }
+
+    /// The writer, for a session whose frames are written from other tasks than the one that
+    /// reads (`SecureAccountConnection`). It is safe to use from several tasks at once.
+    var writer: NIOAsyncChannelOutboundWriter<ByteBuffer> { outbound }
+
+    /// Closes the connection (close_notify first) from any task; the reader then sees its end.
+    var closer: @Sendable () -> Void {
+        let channel = channel
+        return { channel.close(promise: nil) }
     }
 
     /// Sends one request.
@@ -236,6 +249,10 @@ private final class HandshakeRecord: Sendable {
     func failure(server: String, _ error: (any Error)?) -> any Error {
         if let refusal = state.withLock({ $0.refusal }) { return refusal }
         if let known = error as? SecureConnectionError { return known }
+        if let error = error as? NIOSSLError, case .handshakeFailed(.sslError(let errors)) = error, errors == [.eofDuringHandshake] {
+            // The server went away mid-handshake: nothing was verified, or refused.
+            return SecureConnectionError.noHello(server: server, reason: "the connection ended during the TLS handshake")
+        }
         if let error, error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError {
             return SecureConnectionError.handshakeFailed(server: server, reason: "\(error)")
         }
