@@ -153,7 +153,9 @@ public final class AccountDelivery: Sendable {
             case .room:
                 break
             case .renew:
-                try await queue.renew(holder, until: millisecondsFromNow(leaseSeconds))
+                // Only held leases need renewing: an idle session (nothing in flight) costs the
+                // store no write here, which counts with thousands of them.
+                if inFlight > 0 { try await queue.renew(holder, until: millisecondsFromNow(leaseSeconds)) }
                 // Leases of a process that died run out unannounced: look again now and then.
                 waiting = true
             }
