@@ -39,4 +39,30 @@ struct AccountDeliveryRenewalTests {
         _ = await task.result
         await delivery.end()
     }
+
+    @Test("a push held back (a client that does not read) does not stop the renewal of what was delivered")
+    func renewsWhilePushIsHeldBack() async throws {
+        let queue = CountingEnvelopeQueue(InMemoryEnvelopeQueue())
+        let bob = AccountID(bytes: [UInt8](repeating: 0xB0, count: 16))!
+        let alice = AccountID(bytes: [UInt8](repeating: 0xA1, count: 16))!
+        for byte: UInt8 in 1...2 { _ = try await queue.enqueue(to: bob, from: alice, envelope: [byte], storedAt: 0) }
+        // Window 1: the first push goes through; the second (after the ACK) never returns.
+        let delivery = AccountDelivery(account: bob, queue: queue, notifier: LocalDeliveryNotifier(), clock: ManualClock(), window: 1,
+                                       limits: AccountLimits(leaseSeconds: 0.06))
+        let recorder = PushRecorder()
+        let task = Task {
+            try await delivery.run { push in
+                recorder.record(push)
+                if recorder.envelopes.count == 2 { try await Task.sleep(for: .seconds(60)) }
+            }
+        }
+        #expect(await eventually { recorder.envelopes.count == 1 })
+        _ = try await delivery.acknowledge(recorder.envelopes.map(\.id))
+        #expect(await eventually { recorder.envelopes.count == 2 })
+        let renewals = queue.counts.withLock { $0.renewals }
+        #expect(await eventually { queue.counts.withLock { $0.renewals } >= renewals + 3 })
+        task.cancel()
+        _ = await task.result
+        await delivery.end()
+    }
 }
