@@ -79,8 +79,13 @@ public final class AccountDelivery: Sendable {
                 for await event in subscription.events { continuation.yield(.event(event)) }
             }
             group.addTask {
+                // Renewed here, beside the delivery loop rather than in it: a push held back by
+                // a client that does not read must not let the leases of what it already
+                // delivered run out while the session lives (another session would get them).
+                // Only held leases are renewed: an idle session costs the store no write.
                 while true {
                     try await Task.sleep(for: renewEvery)
+                    if self.inFlight > 0 { try await self.queue.renew(self.holder, until: self.millisecondsFromNow(self.leaseSeconds)) }
                     continuation.yield(.renew)
                 }
             }
@@ -153,7 +158,6 @@ public final class AccountDelivery: Sendable {
             case .room:
                 break
             case .renew:
-                try await queue.renew(holder, until: millisecondsFromNow(leaseSeconds))
                 // Leases of a process that died run out unannounced: look again now and then.
                 waiting = true
             }
