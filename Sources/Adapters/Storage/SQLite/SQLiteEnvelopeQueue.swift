@@ -17,7 +17,16 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
         case insert(recipient: Data, sender: Data, storedAt: Int64, envelope: [UInt8])
         /// Deletes the rows among `ids` addressed to `recipient`; returns their ids.
         case delete(recipient: Data, ids: [Int64])
+        /// Inserts unless the inbox would pass `cap`; returns the new row's id, or
+        /// `refusedInboxFull` or `refusedSenderShare` alone.
+        case insertCapped(recipient: Data, sender: Data, storedAt: Int64, envelope: [UInt8], cap: InboxCap)
+        /// Deletes the rows stored before `storedAt`; returns their ids.
+        case expire(storedBefore: Int64)
     }
+
+    /// What `insertCapped` returns for a refusal (row ids are positive).
+    static let refusedInboxFull: Int64 = -1
+    static let refusedSenderShare: Int64 = -2
 
     private let pool: DatabasePool
     private let book = SQLiteLeaseBook()
@@ -39,6 +48,28 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
         let ids = try await SQLiteErrors.mapping { try await batcher.submit(write) }
         guard let id = ids.first else { throw StoreError.unavailable("an insert returned no row id") }
         return MessageID(UInt64(id))
+    }
+
+    public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64,
+                        within cap: InboxCap) async throws -> InboxAdmission {
+        let write = Write.insertCapped(
+            recipient: Data(recipient.bytes), sender: Data(sender.bytes), storedAt: Int64(bitPattern: storedAt),
+            envelope: envelope, cap: cap)
+        let ids = try await SQLiteErrors.mapping { try await batcher.submit(write) }
+        switch ids.first {
+        case nil: throw StoreError.unavailable("an insert returned no row id")
+        case Self.refusedInboxFull: return .inboxFull
+        case Self.refusedSenderShare: return .senderShareFull
+        case let id?: return .stored(MessageID(UInt64(id)))
+        }
+    }
+
+    public func expire(storedBefore cutoff: UInt64) async throws -> Int {
+        let deleted = try await SQLiteErrors.mapping {
+            try await batcher.submit(.expire(storedBefore: Int64(clamping: cutoff)))
+        }
+        book.forget(deleted)
+        return deleted.count
     }
 
     public func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) async throws -> [QueuedEnvelope] {
@@ -109,6 +140,28 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
                 try db.cachedStatement(sql: "INSERT INTO envelopes (recipient, sender, stored_at, envelope) VALUES (?, ?, ?, ?)")
                     .execute(arguments: [recipient, sender, storedAt, Data(envelope)])
                 return [db.lastInsertedRowID]
+            case .insertCapped(let recipient, let sender, let storedAt, let envelope, let cap):
+                // The writer is the only one: what it counts here stays true until its insert.
+                // length() of a blob reads its size from the record header, not the blob.
+                let row = try Row.fetchOne(db.cachedStatement(sql: """
+                    SELECT count(*), coalesce(sum(length(envelope)), 0),
+                           coalesce(sum(sender = ?1), 0), coalesce(sum(CASE WHEN sender = ?1 THEN length(envelope) ELSE 0 END), 0)
+                    FROM envelopes WHERE recipient = ?2
+                    """), arguments: [sender, recipient])
+                let usage = InboxUsage(
+                    messages: row?[0] ?? 0, bytes: row?[1] ?? 0, senderMessages: row?[2] ?? 0, senderBytes: row?[3] ?? 0)
+                switch cap.refusal(adding: envelope.count, waiting: usage) {
+                case .inboxFull?: return [refusedInboxFull]
+                case .senderShareFull?, .stored?: return [refusedSenderShare]
+                case nil: break
+                }
+                try db.cachedStatement(sql: "INSERT INTO envelopes (recipient, sender, stored_at, envelope) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [recipient, sender, storedAt, Data(envelope)])
+                return [db.lastInsertedRowID]
+            case .expire(let cutoff):
+                let ids = try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM envelopes WHERE stored_at < ?"), arguments: [cutoff])
+                try db.cachedStatement(sql: "DELETE FROM envelopes WHERE stored_at < ?").execute(arguments: [cutoff])
+                return ids
             case .delete(let recipient, let ids):
                 let select = try db.cachedStatement(sql: "SELECT id FROM envelopes WHERE id = ? AND recipient = ?")
                 let delete = try db.cachedStatement(sql: "DELETE FROM envelopes WHERE id = ?")
