@@ -1,3 +1,4 @@
+import CThreadCredentials
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -5,7 +6,9 @@ import Glibc
 
 /// Gives up root for good once the ports are bound (`serve --user NAME`): the supplementary
 /// groups become the user's (initgroups), then the group, then the user; then it checks that
-/// root cannot be taken back. glibc applies each change to every thread of the process.
+/// root cannot be taken back. glibc applies each change to every live thread, but not to the
+/// main thread that dispatch_main() parks inside pthread_exit; `become` aligns that one too
+/// (`sealpost_align_thread_credentials`), so that no thread of the process keeps root.
 enum PrivilegeDrop {
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -48,6 +51,7 @@ enum PrivilegeDrop {
         guard initgroups(target.name, target.gid) == 0 else { throw failure("initgroups") }
         guard setgid(target.gid) == 0 else { throw failure("setgid") }
         guard setuid(target.uid) == 0 else { throw failure("setuid") }
+        guard sealpost_align_thread_credentials() == 0 else { throw failure("aligning every thread's credentials") }
         // Root must be gone for good: neither the ids nor a way back.
         guard getuid() == target.uid, geteuid() == target.uid, getgid() == target.gid, getegid() == target.gid else {
             throw Failure("--user: the process is not \(target.name) after setuid")

@@ -95,8 +95,10 @@ struct SecureLimitsTests {
             #expect(result.refused > 0)
             #expect(result.retries.allSatisfy { $0 > 0 && $0 <= 1000 })
             // Generous: the point is that they are served, and not slowed by orders of magnitude.
-            #expect(Self.median(friendDuring) < max(10 * Self.median(friendBefore), 50))
-            #expect(Self.median(otherDuring) < max(10 * Self.median(otherBefore), 50))
+            // Client and server share this machine's cores, and the flooder's 200 pipelined
+            // frames queue on the same event loop: a few tens of ms is that queue.
+            #expect(Self.median(friendDuring) < max(10 * Self.median(friendBefore), 250))
+            #expect(Self.median(otherDuring) < max(10 * Self.median(otherBefore), 250))
             #expect(try await stores.envelopes.waitingCount(for: recipientID) == result.stored + 50)
         }
     }
@@ -174,11 +176,14 @@ struct SecureLimitsTests {
         do {
             try await SecureTestServer.with(router: router(one)) { first in
                 try await SecureTestServer.with(router: router(two)) { second in
-                    let (recipient, a, b) = try (V3TestAccount("recipient"), V3TestAccount("sender-a"), V3TestAccount("sender-b"))
+                    let recipient = try V3TestAccount("recipient")
                     let recipientID = try await Self.register(recipient, on: first)
-                    let aID = try await Self.register(a, on: first)
-                    let bID = try await Self.register(b, on: second)
                     for round in 0..<3 {
+                        // Fresh senders each round, one on each server: 40 SENDs each stay
+                        // within a pair's burst (60), so only the cap refuses.
+                        let (a, b) = try (V3TestAccount("sender-a\(round)"), V3TestAccount("sender-b\(round)"))
+                        let aID = try await Self.register(a, on: first)
+                        let bID = try await Self.register(b, on: second)
                         let requests: [V3Request] = (0..<40).map { _ in .send(recipient: recipientID, envelope: Self.envelope(UInt8(round))) }
                         async let fromA = Self.signedIn(a, aID, on: first) { try await $0.pipeline(requests) }
                         async let fromB = Self.signedIn(b, bID, on: second) { try await $0.pipeline(requests) }

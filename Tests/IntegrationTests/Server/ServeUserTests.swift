@@ -9,9 +9,11 @@ struct ServeUserTests {
     static let nobody: UInt32 = 65_534
     static let loopback = ["--host", "127.0.0.1", "--port", "0", "--secure-port", "0", "--log-level", "warning"]
 
-    /// The values of a `/proc/PID/status` line (`Uid:`, `Gid:`, `Groups:`, `CapEff:` …).
-    static func status(_ pid: Int32, _ key: String) throws -> [String] {
-        let text = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    /// The values of a `/proc/PID/status` line (`Uid:`, `Gid:`, `Groups:`, `CapEff:` …), or of
+    /// one thread's (`/proc/PID/task/TID/status`).
+    static func status(_ pid: Int32, thread: String? = nil, _ key: String) throws -> [String] {
+        let path = thread.map { "/proc/\(pid)/task/\($0)/status" } ?? "/proc/\(pid)/status"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }) else { return [] }
         return line.dropFirst(key.count + 1).split(whereSeparator: \.isWhitespace).map(String.init)
     }
@@ -39,6 +41,13 @@ struct ServeUserTests {
         #expect(gid == Array(repeating: "\(Self.nobody)", count: 4))
         #expect(!groups.contains("0"))
         #expect(capabilities.allSatisfy { $0 == "0000000000000000" })
+        // Every thread, the main one that dispatch_main() parks included.
+        let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+        for thread in threads {
+            let threadUid = (try? Self.status(pid, thread: thread, "Uid")) ?? []  // a thread may end meanwhile
+            #expect(threadUid.isEmpty || threadUid == Array(repeating: "\(Self.nobody)", count: 4), "thread \(thread): Uid \(threadUid)")
+        }
+        print("serve --user nobody: \(threads.count) threads, all uid \(Self.nobody)")
 
         // It still serves, and writes its store: v2 registers, v3 registers over TLS.
         let client = try await server.register("alice")
