@@ -232,7 +232,38 @@ struct SecureLimitsTests {
             }
         }
     }
+
+    @Test("limits.inbox and limits.rate from the configuration file reach `serve`")
+    func configured() async throws {
+        let directory = try TestStores.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("limits.json").path
+        try #"{"limits": {"inbox": {"maxMessages": 3, "senderSharePercent": 100, "retryAfterSeconds": 5}, "rate": {"bundleFetches": {"burst": 2}}}}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try await ServerProcess.start(arguments: ["--config", config, "--store", "memory"], lines: 2)
+        let fingerprint = try #require(server.lines[1].split(separator: " ").last.flatMap { ServerFingerprint(hex: String($0).trimmingCharacters(in: .whitespacesAndNewlines)) })
+        let port = try #require(ServerProcess.port(in: server.lines[1]))
+        func session<T: Sendable>(_ body: (V3Probe) async throws -> T) async throws -> T {
+            try await SecureConnection.withConnection(host: "127.0.0.1", port: port, verification: .pinned(fingerprint)) { try await body(V3Probe($0)) }
+        }
+        let recipientID = try await session { try await $0.register(try V3TestAccount("recipient")) }
+        let answers = try await session { (probe: V3Probe) async throws in
+            _ = try await probe.register(try V3TestAccount("sender"))
+            return try await probe.pipeline((0..<4).map { _ in .send(recipient: recipientID, envelope: Self.envelope(1)) }
+                                            + (0..<3).map { _ in .fetchBundle(recipientID) })
+        }
+        // Pipelined requests run concurrently: which one is refused is not fixed, how many is.
+        let sends = answers.prefix(4)
+        let fetches = answers.suffix(3)
+        #expect(sends.filter { if case .success = $0 { true } else { false } }.count == 3)
+        let full = sends.compactMap { if case .failure(let error) = $0 { error } else { nil } }
+        #expect(full.count == 1 && full.first?.knownCode == .inboxFull && full.first?.retryAfterMilliseconds == 5000)
+        #expect(fetches.filter { if case .success = $0 { true } else { false } }.count == 2)
+        #expect(fetches.filter { $0.failureCode == .rateLimited }.count == 1)
+        #expect(await server.terminate() == 0)
+    }
 }
+
 
 /// Tells a background flood to stop.
 final class StopFlag: Sendable {
