@@ -178,6 +178,13 @@ struct EnvelopeQueueContractTests {
             // An acknowledgement makes room for that sender again.
             #expect(try await queue.acknowledge([bobs[0]], for: alice) == 1)
             guard case .stored = try await send(bob, 10) else { Issue.record("refused after an ACK"); return }
+            // Expired envelopes free the inbox too.
+            #expect(try await send(V3Fixtures.accountID(0xee), 1) == .inboxFull)
+            #expect(try await queue.expire(storedBefore: 1_700_000_000_001) == 6)
+            for _ in 0..<3 {
+                guard case .stored = try await send(bob, 10) else { Issue.record("refused after expiry"); return }
+            }
+            #expect(try await queue.waitingCount(for: alice) == 3)
         }
     }
 

@@ -31,11 +31,20 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
     private let pool: DatabasePool
     private let book = SQLiteLeaseBook()
     private let batcher: SQLiteCommitBatcher<Write, [Int64]>
+    private let tally: SQLiteInboxTally
 
     init(pool: DatabasePool, maxBatch: Int) {
         self.pool = pool
+        let tally = SQLiteInboxTally()
+        self.tally = tally
         self.batcher = SQLiteCommitBatcher(maxBatch: maxBatch, name: "sealpost-v3queue") { batch in
-            try pool.write { db in try Self.apply(batch, to: db) }
+            do {
+                return try pool.write { db in try Self.apply(batch, to: db, tally: tally) }
+            } catch {
+                // The tally may hold changes that were rolled back.
+                tally.reset()
+                throw error
+            }
         }
     }
 
@@ -133,23 +142,17 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
     }
 
     /// Applies one group commit's writes, in order, in the caller's transaction. Blocking.
-    private static func apply(_ batch: [Write], to db: Database) throws -> [[Int64]] {
+    private static func apply(_ batch: [Write], to db: Database, tally: SQLiteInboxTally) throws -> [[Int64]] {
         try batch.map { write in
             switch write {
             case .insert(let recipient, let sender, let storedAt, let envelope):
                 try db.cachedStatement(sql: "INSERT INTO envelopes (recipient, sender, stored_at, envelope) VALUES (?, ?, ?, ?)")
                     .execute(arguments: [recipient, sender, storedAt, Data(envelope)])
+                tally.record(recipient, from: sender, bytes: envelope.count, sign: 1)
                 return [db.lastInsertedRowID]
             case .insertCapped(let recipient, let sender, let storedAt, let envelope, let cap):
-                // The writer is the only one: what it counts here stays true until its insert.
-                // length() of a blob reads its size from the record header, not the blob.
-                let row = try Row.fetchOne(db.cachedStatement(sql: """
-                    SELECT count(*), coalesce(sum(length(envelope)), 0),
-                           coalesce(sum(sender = ?1), 0), coalesce(sum(CASE WHEN sender = ?1 THEN length(envelope) ELSE 0 END), 0)
-                    FROM envelopes WHERE recipient = ?2
-                    """), arguments: [sender, recipient])
-                let usage = InboxUsage(
-                    messages: row?[0] ?? 0, bytes: row?[1] ?? 0, senderMessages: row?[2] ?? 0, senderBytes: row?[3] ?? 0)
+                // The writer is the only one: what the tally says stays true until its insert.
+                let usage = try tally.usage(of: recipient, from: sender, in: db)
                 switch cap.refusal(adding: envelope.count, waiting: usage) {
                 case .inboxFull?: return [refusedInboxFull]
                 case .senderShareFull?, .stored?: return [refusedSenderShare]
@@ -157,18 +160,21 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
                 }
                 try db.cachedStatement(sql: "INSERT INTO envelopes (recipient, sender, stored_at, envelope) VALUES (?, ?, ?, ?)")
                     .execute(arguments: [recipient, sender, storedAt, Data(envelope)])
+                tally.record(recipient, from: sender, bytes: envelope.count, sign: 1)
                 return [db.lastInsertedRowID]
             case .expire(let cutoff):
                 let ids = try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM envelopes WHERE stored_at < ?"), arguments: [cutoff])
                 try db.cachedStatement(sql: "DELETE FROM envelopes WHERE stored_at < ?").execute(arguments: [cutoff])
+                if !ids.isEmpty { tally.reset() }
                 return ids
             case .delete(let recipient, let ids):
-                let select = try db.cachedStatement(sql: "SELECT id FROM envelopes WHERE id = ? AND recipient = ?")
+                let select = try db.cachedStatement(sql: "SELECT sender, length(envelope) FROM envelopes WHERE id = ? AND recipient = ?")
                 let delete = try db.cachedStatement(sql: "DELETE FROM envelopes WHERE id = ?")
                 var deleted: [Int64] = []
                 for id in ids {
-                    guard try Int64.fetchOne(select, arguments: [id, recipient]) != nil else { continue }
+                    guard let row = try Row.fetchOne(select, arguments: [id, recipient]) else { continue }
                     try delete.execute(arguments: [id])
+                    tally.record(recipient, from: row[0], bytes: row[1], sign: -1)
                     deleted.append(id)
                 }
                 return deleted
