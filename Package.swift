@@ -50,6 +50,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // epoll and eventfd for the server's TCP transport (Linux headers, no library).
         .systemLibrary(name: "CLinuxNet"),
+        // Dropping root on every thread, the one dispatch_main() parks included (serve --user).
+        .target(name: "CThreadCredentials"),
         // Technology: TCP transport, stores, crypto.
         .target(
             name: "Adapters",
@@ -82,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "Bootstrap",
             dependencies: [
-                "Domain", "Application", "Adapters", "Bench", "SeedWire",
+                "Domain", "Application", "Adapters", "Bench", "SeedWire", "CThreadCredentials",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

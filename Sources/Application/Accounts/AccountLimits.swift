@@ -11,9 +11,20 @@ public struct AccountLimits: Sendable, Hashable {
     /// How long a delivery lease holds without renewal: how soon a dead process's in-flight
     /// deliveries go to another session. Live sessions renew at a third of it.
     public var leaseSeconds: Double
+    /// The leaky buckets (`limits.rate.*`), per server process.
+    public var rates: RateLimits
+    /// How much may wait in one inbox (`limits.inbox.*`), held by the store.
+    public var inbox: InboxCap
+    /// The `retryAfterMilliseconds` of `inboxFull`: a hint, since the inbox empties only as
+    /// its owner reads (`limits.inbox.retryAfterSeconds`).
+    public var inboxFullRetrySeconds: Double
 
     public init(maxEnvelopeBytes: Int = 65_536, maxOneTimePrekeys: Int = 100, prekeysLowThreshold: Int = 10,
-                directoryListable: Bool = true, leaseSeconds: Double = 60) {
+                directoryListable: Bool = true, leaseSeconds: Double = 60, rates: RateLimits = RateLimits(),
+                inbox: InboxCap = InboxCap(), inboxFullRetrySeconds: Double = 60) {
+        self.rates = rates
+        self.inbox = inbox
+        self.inboxFullRetrySeconds = inboxFullRetrySeconds
         self.maxEnvelopeBytes = maxEnvelopeBytes
         self.maxOneTimePrekeys = maxOneTimePrekeys
         self.prekeysLowThreshold = prekeysLowThreshold

@@ -9,6 +9,8 @@ public struct AccountUseCases: Sendable {
     public let fetchBundle: FetchPrekeyBundle
     public let send: SendEnvelope
     public let limits: AccountLimits
+    /// The rate limits; `chargeAttachmentBytes` is the attachments' daily quota.
+    public let throttle: AccountThrottle
     let queue: any EnvelopeQueue
     let notifier: any DeliveryNotifier
     let clock: any WallClock
@@ -17,12 +19,14 @@ public struct AccountUseCases: Sendable {
                 verifier: any SignatureVerifier, clock: any WallClock, limits: AccountLimits,
                 newID: @escaping @Sendable () -> AccountID = RegisterAccount.randomID) {
         let cached = CachedAccounts(store)
-        self.register = RegisterAccount(store: store, accounts: cached, verifier: verifier, limits: limits, newID: newID)
-        self.authenticate = AuthenticateAccount(store: store, accounts: cached, verifier: verifier)
+        let throttle = AccountThrottle(limits.rates, now: { clock.now() })
+        self.throttle = throttle
+        self.register = RegisterAccount(store: store, accounts: cached, verifier: verifier, limits: limits, throttle: throttle, newID: newID)
+        self.authenticate = AuthenticateAccount(store: store, accounts: cached, verifier: verifier, throttle: throttle)
         self.prekeys = ManagePrekeys(store: store, accounts: cached, verifier: verifier, limits: limits)
         self.find = FindAccounts(store: store, limits: limits)
-        self.fetchBundle = FetchPrekeyBundle(store: store, notifier: notifier, limits: limits)
-        self.send = SendEnvelope(accounts: cached, queue: queue, notifier: notifier, clock: clock, limits: limits)
+        self.fetchBundle = FetchPrekeyBundle(store: store, notifier: notifier, limits: limits, throttle: throttle)
+        self.send = SendEnvelope(accounts: cached, queue: queue, notifier: notifier, clock: clock, limits: limits, throttle: throttle)
         self.limits = limits
         self.queue = queue
         self.notifier = notifier

@@ -45,6 +45,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
 
+    @Option(name: .long, help: "Started as root: the user to become once the ports are bound (root is then given up for good).")
+    var user: String?
+
+    @Flag(name: .long, help: "Let the server run as root without --user on an address other than loopback.")
+    var allowRoot = false
+
     func validate() throws {
         if let store, !["memory", "sqlite", "postgres"].contains(store) {
             throw ValidationError("--store must be memory, sqlite or postgres, not \"\(store)\"")
@@ -65,6 +71,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try resolveConfiguration()
+        let target = try checkPrivileges(host: configuration.server.host)
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -95,6 +102,13 @@ struct ServeCommand: AsyncParsableCommand {
                 secureServer = try await SecureServer.bind(
                     configuration: secure, certificate: certificate, router: SecureRequestRouter(useCases: useCases), logger: logger)
             }
+            if let target {
+                // The ports are bound and the store is open: hand over what the server writes
+                // from now on, then stop being root.
+                try PrivilegeDrop.handOver(writablePaths(configuration, secure: secureServer != nil), to: target)
+                try PrivilegeDrop.become(target)
+                logger.notice("running as \(target.name) (uid \(target.uid), gid \(target.gid))")
+            }
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             // Lines for scripts to wait on, printed once signals are handled (see the services):
             // the legacy server's first, as before.
@@ -118,6 +132,9 @@ struct ServeCommand: AsyncParsableCommand {
             if secureServer != nil {
                 services.append(.init(service: LeaseHousekeepingService(
                     queue: storage.envelopes, clock: SystemWallClock(), interval: .seconds(10), logger: logger)))
+                services.append(.init(service: MessageExpiryService(
+                    queue: storage.envelopes, clock: SystemWallClock(), timeToLiveSeconds: configuration.messageTTLDays * 86_400,
+                    interval: .seconds(3600), logger: logger)))
             }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -130,6 +147,38 @@ struct ServeCommand: AsyncParsableCommand {
         await secureServer?.shutdown()
         await storage.close()
         logger.info("stopped")
+    }
+
+    /// The user to become (`--user`), or `nil` to stay as started. As root without `--user`,
+    /// the server runs only on a loopback address, or with `--allow-root`.
+    func checkPrivileges(host: String) throws -> PrivilegeDrop.Target? {
+        guard let user else {
+            if PrivilegeDrop.isRoot && !allowRoot && !Self.isLoopback(host) {
+                throw ValidationError("""
+                    refusing to serve \(host) as root: give --user NAME to drop root once the ports are bound, \
+                    or --allow-root to run as root anyway (see "Running as an unprivileged user" in README.md)
+                    """)
+            }
+            return nil
+        }
+        guard PrivilegeDrop.isRoot else { throw ValidationError("--user needs the server to be started as root") }
+        return try PrivilegeDrop.lookUp(user)
+    }
+
+    /// Whether `host` is reachable from this machine only.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// What the server writes after dropping root: the SQLite database with its WAL, shared
+    /// memory and blobs, and the generated certificate's directory.
+    func writablePaths(_ configuration: SealpostConfiguration, secure: Bool) -> [String] {
+        var paths: [String] = []
+        if case .sqlite(let path) = configuration.storage {
+            paths += [path, path + "-wal", path + "-shm", path + "-journal", path + ".blobs"]
+        }
+        if secure, configuration.tls.certificate == nil { paths.append(configuration.certificateDirectory) }
+        return paths
     }
 
     /// Defaults, then ./port.info, then the configuration file, then the options.

@@ -35,6 +35,30 @@ struct ConfigurationFile: Decodable {
         var inlineContentBytes: UInt64?
         var maxFrameBytes: UInt64?
         var maxEnvelopeBytes: UInt64?
+        var rate: Rate?
+        var inbox: Inbox?
+        var messageTTLDays: Double?
+    }
+    /// `limits.rate.<name>`: a leaky bucket.
+    struct Bucket: Decodable {
+        var burst: Double?
+        var perSecond: Double?
+    }
+    /// `limits.rate`: the v3 server's leaky buckets.
+    struct Rate: Decodable {
+        var sendsPerPair: Bucket?
+        var inboundBytesPerRecipient: Bucket?
+        var bundleFetches: Bucket?
+        var registrations: Bucket?
+        var failedAuthentications: Bucket?
+        var attachmentBytesPerDay: Double?
+    }
+    /// `limits.inbox`: how much may wait in one v3 inbox.
+    struct Inbox: Decodable {
+        var maxMessages: Int?
+        var maxBytes: Int?
+        var senderSharePercent: Int?
+        var retryAfterSeconds: Double?
     }
     struct Storage: Decodable {
         struct SQLite: Decodable { var path: String? }

@@ -1,5 +1,6 @@
 import Adapters
 import Application
+import Domain
 import Foundation
 import SeedWire
 import Logging
@@ -35,10 +36,18 @@ struct SealpostConfiguration: Hashable, Sendable {
     var tls = TLSFiles()
     /// `directory.listable`: whether v3 LIST is served.
     var directoryListable = true
+    /// `limits.rate.*`: the v3 leaky buckets.
+    var rates = RateLimits()
+    /// `limits.inbox.*`: the v3 inbox cap, and the retry hint of `inboxFull`.
+    var inbox = InboxCap()
+    var inboxFullRetrySeconds = 60.0
+    /// `limits.messageTTLDays`: undelivered v3 envelopes older than this are deleted.
+    var messageTTLDays = 30.0
 
     /// The limits the v3 use cases enforce.
     var accountLimits: AccountLimits {
-        AccountLimits(maxEnvelopeBytes: Int(secure.maxEnvelopeBytes), directoryListable: directoryListable)
+        AccountLimits(maxEnvelopeBytes: Int(secure.maxEnvelopeBytes), directoryListable: directoryListable,
+                      rates: rates, inbox: inbox, inboxFullRetrySeconds: inboxFullRetrySeconds)
     }
 
     /// Reads a JSON configuration file (see `config/`) over `base`: keys left out keep
@@ -112,6 +121,7 @@ struct SealpostConfiguration: Hashable, Sendable {
             }
             secure.maxFrameBytes = UInt32(frame)
             secure.maxEnvelopeBytes = UInt32(envelope)
+            try apply(limits, source: source)
         }
         if let tls = file.tls {
             if let path = tls.certificate { self.tls.certificate = path }
@@ -171,6 +181,51 @@ struct SealpostConfiguration: Hashable, Sendable {
         }
         if let value = try Self.range(file.maxConnections.map(UInt64.init(clamping:)), 1...1_000_000, "server.secure.maxConnections", source) {
             secure.maxConnections = Int(value)
+        }
+    }
+
+    /// `limits.rate`, `limits.inbox` and `limits.messageTTLDays`.
+    private mutating func apply(_ limits: ConfigurationFile.Limits, source: String) throws {
+        func bucket(_ file: ConfigurationFile.Bucket?, _ key: String, _ current: RateLimit) throws -> RateLimit {
+            guard let file else { return current }
+            let limit = RateLimit(burst: file.burst ?? current.burst, perSecond: file.perSecond ?? current.perSecond)
+            guard limit.burst >= 1, limit.burst.isFinite, limit.perSecond > 0, limit.perSecond.isFinite else {
+                throw ConfigurationError("\(source): limits.rate.\(key) needs a burst of at least 1 and a positive perSecond")
+            }
+            return limit
+        }
+        if let rate = limits.rate {
+            rates.sendsPerPair = try bucket(rate.sendsPerPair, "sendsPerPair", rates.sendsPerPair)
+            rates.inboundBytesPerRecipient = try bucket(rate.inboundBytesPerRecipient, "inboundBytesPerRecipient", rates.inboundBytesPerRecipient)
+            rates.bundleFetches = try bucket(rate.bundleFetches, "bundleFetches", rates.bundleFetches)
+            rates.registrations = try bucket(rate.registrations, "registrations", rates.registrations)
+            rates.failedAuthentications = try bucket(rate.failedAuthentications, "failedAuthentications", rates.failedAuthentications)
+            if let perDay = rate.attachmentBytesPerDay {
+                guard perDay >= 1, perDay.isFinite else { throw ConfigurationError("\(source): limits.rate.attachmentBytesPerDay must be at least 1") }
+                rates.attachmentBytesPerDay = perDay
+            }
+        }
+        if let file = limits.inbox {
+            let messages = file.maxMessages ?? inbox.maxMessages
+            let bytes = file.maxBytes ?? inbox.maxBytes
+            let share = file.senderSharePercent ?? 25
+            guard messages >= 1, bytes >= 1 else {
+                throw ConfigurationError("\(source): limits.inbox.maxMessages and limits.inbox.maxBytes must be positive")
+            }
+            guard (1...100).contains(share) else {
+                throw ConfigurationError("\(source): limits.inbox.senderSharePercent must be between 1 and 100")
+            }
+            inbox = InboxCap(maxMessages: messages, maxBytes: bytes, senderSharePercent: share)
+            if let retry = file.retryAfterSeconds {
+                guard retry >= 1, retry <= 86_400 else {
+                    throw ConfigurationError("\(source): limits.inbox.retryAfterSeconds must be between 1 and 86400")
+                }
+                inboxFullRetrySeconds = retry
+            }
+        }
+        if let days = limits.messageTTLDays {
+            guard days > 0, days <= 3650 else { throw ConfigurationError("\(source): limits.messageTTLDays must be between 0 and 3650") }
+            messageTTLDays = days
         }
     }
 

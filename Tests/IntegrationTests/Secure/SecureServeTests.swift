@@ -138,6 +138,11 @@ struct SecureServeTests {
             (#"{"limits": {"maxFrameBytes": 65536, "maxEnvelopeBytes": 65536}}"#, "limits.maxEnvelopeBytes"),
             (#"{"tls": {"certificate": "/nonexistent.pem"}}"#, "tls.certificate and tls.privateKey"),
             (#"{"server": {"legacy": {"enabled": false}, "secure": {"enabled": false}}}"#, "nothing to serve"),
+            (#"{"limits": {"rate": {"sendsPerPair": {"burst": 0}}}}"#, "limits.rate.sendsPerPair"),
+            (#"{"limits": {"rate": {"bundleFetches": {"perSecond": -1}}}}"#, "limits.rate.bundleFetches"),
+            (#"{"limits": {"inbox": {"senderSharePercent": 0}}}"#, "limits.inbox.senderSharePercent"),
+            (#"{"limits": {"inbox": {"maxMessages": 0}}}"#, "limits.inbox.maxMessages"),
+            (#"{"limits": {"messageTTLDays": 0}}"#, "limits.messageTTLDays"),
         ]
         for (index, (json, key)) in cases.enumerated() {
             let file = directory.appendingPathComponent("bad\(index).json").path

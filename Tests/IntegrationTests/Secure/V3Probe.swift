@@ -83,6 +83,37 @@ final class V3Probe {
         throw ProbeError("the server closed the session before answering \(id)")
     }
 
+    /// Sends every request at once (pipelined, up to `maxInFlight`), then reads all their
+    /// answers, keeping pushed frames; returns the answers in request order.
+    func pipeline(_ requests: [V3Request]) async throws -> [Result<V3Result, V3Error>] {
+        var types: [UInt32: V3RequestType] = [:]
+        var order: [UInt32] = []
+        for request in requests {
+            let id = nextID
+            nextID += 1
+            try await session.send(request, requestID: id)
+            types[id] = request.type
+            order.append(id)
+        }
+        var answers: [UInt32: Result<V3Result, V3Error>] = [:]
+        while answers.count < order.count {
+            guard let message = try await session.next() else {
+                throw ProbeError("the server closed the session with \(order.count - answers.count) answers missing")
+            }
+            switch message {
+            case .result(let id, let body) where types[id] != nil:
+                answers[id] = .success(try V3Result.decode(answering: types[id]!, body: body))
+            case .error(let id, let error) where types[id] != nil:
+                answers[id] = .failure(error)
+            case .delivery, .notice:
+                pushed.append(message)
+            default:
+                throw ProbeError("unexpected \(message) while waiting for pipelined answers")
+            }
+        }
+        return order.map { answers[$0]! }
+    }
+
     /// Registers `account` on this session; returns its id.
     func register(_ account: V3TestAccount, prekeys: Int = 5) async throws -> AccountID {
         guard case .success(.registered(let id)) = try await call(try account.register(nonce: nonce, certificateHash: certificateHash, prekeys: prekeys)) else {

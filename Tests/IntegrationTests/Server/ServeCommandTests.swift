@@ -31,7 +31,10 @@ struct ServeCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let port = try freeLoopbackPort()
         try "\(port)\n".write(to: directory.appendingPathComponent("port.info"), atomically: true, encoding: .utf8)
-        let server = try await ServerProcess.start(arguments: [], workingDirectory: directory, defaults: ["--log-level", "warning", "--secure-port", "0"])
+        // As root (CI), serving 0.0.0.0 needs --allow-root (README, "Running as an
+        // unprivileged user"); the defaults are otherwise the same.
+        let root = getuid() == 0 ? ["--allow-root"] : []
+        let server = try await ServerProcess.start(arguments: root, workingDirectory: directory, defaults: ["--log-level", "warning", "--secure-port", "0"])
         #expect(server.port == port)
         #expect(server.firstLine.contains("(store: sqlite)"))
         #expect(try Reply(try await RawClient.exchange(Requests.register("defaults"), port: port)).code == 1000)

@@ -163,4 +163,65 @@ struct EnvelopeQueueContractTests {
             #expect(try await queue.waitingCount(for: alice) == 4)
         }
     }
+
+    @Test("enqueue within a cap: refused at the inbox's cap and at a sender's share, in messages and bytes; an ACK makes room", arguments: StoreKind.available)
+    func cap(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            let cap = InboxCap(maxMessages: 5, maxBytes: 1000, maxMessagesPerSender: 3, maxBytesPerSender: 600)
+            func send(_ sender: AccountID, _ bytes: Int, to recipient: AccountID? = nil) async throws -> InboxAdmission {
+                try await queue.enqueue(to: recipient ?? alice, from: sender, envelope: [UInt8](repeating: 7, count: bytes),
+                                        storedAt: 1_700_000_000_000, within: cap)
+            }
+            var bobs: [MessageID] = []
+            for _ in 0..<3 {
+                guard case .stored(let id) = try await send(bob, 10) else { Issue.record("refused under the cap"); return }
+                bobs.append(id)
+            }
+            #expect(try await send(bob, 10) == .senderShareFull)
+            // Leased envelopes still count.
+            _ = try await queue.lease(for: alice, to: first, limit: 10, until: later)
+            #expect(try await send(bob, 10) == .senderShareFull)
+            // The share in bytes, for another sender.
+            #expect(try await send(carol, 601) == .senderShareFull)
+            guard case .stored = try await send(carol, 590) else { Issue.record("refused under the cap"); return }
+            // The inbox's bytes: 30 + 590 + 400 > 1000.
+            #expect(try await send(V3Fixtures.accountID(0xdd), 400) == .inboxFull)
+            guard case .stored = try await send(V3Fixtures.accountID(0xdd), 300) else { Issue.record("refused under the cap"); return }
+            // Five waiting: the inbox's count.
+            #expect(try await send(V3Fixtures.accountID(0xee), 1) == .inboxFull)
+            #expect(try await queue.waitingCount(for: alice) == 5)
+            // Other inboxes are their own.
+            guard case .stored = try await send(bob, 10, to: carol) else { Issue.record("another inbox refused"); return }
+            // An acknowledgement makes room for that sender again.
+            #expect(try await queue.acknowledge([bobs[0]], for: alice) == 1)
+            guard case .stored = try await send(bob, 10) else { Issue.record("refused after an ACK"); return }
+            // Expired envelopes free the inbox too.
+            #expect(try await send(V3Fixtures.accountID(0xee), 1) == .inboxFull)
+            #expect(try await queue.expire(storedBefore: 1_700_000_000_001) == 6)
+            for _ in 0..<3 {
+                guard case .stored = try await send(bob, 10) else { Issue.record("refused after expiry"); return }
+            }
+            #expect(try await queue.waitingCount(for: alice) == 3)
+        }
+    }
+
+    @Test("expire(storedBefore:): deletes the old envelopes of every inbox, leased or not, and nothing newer", arguments: StoreKind.available)
+    func expireOld(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            let ids = try await fill(queue, for: alice, from: bob, 4)  // stored at base + 0 ... 3
+            let bobs = try await fill(queue, for: bob, from: alice, 2, from: 10)
+            _ = try await queue.lease(for: alice, to: first, limit: 1, until: later)
+            #expect(try await queue.expire(storedBefore: 1_700_000_000_000) == 0)
+            #expect(try await queue.expire(storedBefore: 1_700_000_000_002) == 2)
+            #expect(try await queue.lease(for: alice, to: second, limit: 10, until: later).map(\.id) == [ids[2], ids[3]])
+            #expect(try await queue.waitingCount(for: bob) == 2)
+            #expect(try await queue.expire(storedBefore: 1_700_000_000_011) == 3)
+            #expect(try await queue.waitingCount(for: alice) == 0)
+            #expect(try await queue.lease(for: bob, to: second, limit: 10, until: later).map(\.id) == [bobs[1]])
+            // An acknowledgement of an expired envelope is harmless.
+            #expect(try await queue.acknowledge(ids, for: alice) == 0)
+        }
+    }
 }

@@ -40,6 +40,42 @@ public final class InMemoryEnvelopeQueue: EnvelopeQueue {
         }
     }
 
+    public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64,
+                        within cap: InboxCap) -> InboxAdmission {
+        state.withLock { state in
+            var usage = InboxUsage(messages: 0, bytes: 0, senderMessages: 0, senderBytes: 0)
+            for waiting in state.inboxes[recipient] ?? [] {
+                usage.messages += 1
+                usage.bytes += waiting.envelope.envelope.count
+                if waiting.envelope.sender == sender {
+                    usage.senderMessages += 1
+                    usage.senderBytes += waiting.envelope.envelope.count
+                }
+            }
+            if let refusal = cap.refusal(adding: envelope.count, waiting: usage) { return refusal }
+            let id = MessageID(state.nextID)
+            state.nextID += 1
+            let queued = QueuedEnvelope(id: id, recipient: recipient, sender: sender, storedAt: storedAt, envelope: envelope)
+            state.inboxes[recipient, default: []].append(Waiting(envelope: queued, lease: nil))
+            return .stored(id)
+        }
+    }
+
+    public func expire(storedBefore cutoff: UInt64) -> Int {
+        state.withLock { state in
+            var deleted = 0
+            for recipient in Array(state.inboxes.keys) {
+                guard var inbox = state.inboxes[recipient] else { continue }
+                state.inboxes[recipient] = nil
+                let before = inbox.count
+                inbox.removeAll { $0.envelope.storedAt < cutoff }
+                deleted += before - inbox.count
+                if !inbox.isEmpty { state.inboxes[recipient] = inbox }
+            }
+            return deleted
+        }
+    }
+
     public func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) -> [QueuedEnvelope] {
         guard limit > 0 else { return [] }
         return state.withLock { state in

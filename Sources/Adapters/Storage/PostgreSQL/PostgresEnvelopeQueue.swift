@@ -26,6 +26,49 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
         }
     }
 
+    /// The cap holds across processes: the transaction first takes an advisory lock named
+    /// after the recipient, so the enqueues into one inbox, from any processes, count and
+    /// insert one after another; enqueues into other inboxes do not wait.
+    public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64,
+                        within cap: InboxCap) async throws -> InboxAdmission {
+        try await mappingPostgresErrors {
+            try await pool.withConnection { connection in
+                try connection.transaction { () throws -> InboxAdmission in
+                    _ = try connection.execute(
+                        prepared: "v3_inbox_lock",
+                        "SELECT pg_advisory_xact_lock(hashtextextended('sealpost.inbox.' || encode($1, 'hex'), 0))",
+                        [.bytes(recipient.bytes)])
+                    // octet_length of a bytea kept out of line reads its size from the
+                    // TOAST pointer, not the value.
+                    let rows = try connection.execute(prepared: "v3_inbox_usage", """
+                        SELECT count(*)::bigint, coalesce(sum(octet_length(envelope)), 0)::bigint,
+                               (count(*) FILTER (WHERE sender = $2))::bigint,
+                               coalesce(sum(octet_length(envelope)) FILTER (WHERE sender = $2), 0)::bigint
+                        FROM envelopes WHERE recipient = $1
+                        """, [.bytes(recipient.bytes), .bytes(sender.bytes)])
+                    let usage = InboxUsage(
+                        messages: Int(try rows.int(0, 0)), bytes: Int(try rows.int(0, 1)),
+                        senderMessages: Int(try rows.int(0, 2)), senderBytes: Int(try rows.int(0, 3)))
+                    if let refusal = cap.refusal(adding: envelope.count, waiting: usage) { return refusal }
+                    let inserted = try connection.execute(prepared: "v3_enqueue", """
+                        INSERT INTO envelopes (recipient, sender, stored_at, envelope) VALUES ($1, $2, $3, $4) RETURNING id
+                        """, [.bytes(recipient.bytes), .bytes(sender.bytes), .int64(Int64(bitPattern: storedAt)), .bytes(envelope)])
+                    return .stored(MessageID(UInt64(bitPattern: try inserted.int(0, 0))))
+                }
+            }
+        }
+    }
+
+    public func expire(storedBefore cutoff: UInt64) async throws -> Int {
+        try await mappingPostgresErrors {
+            try await pool.withConnection { connection in
+                try connection.execute(
+                    prepared: "v3_expire_old", "DELETE FROM envelopes WHERE stored_at < $1",
+                    [.int64(Int64(clamping: cutoff))]).affected
+            }
+        }
+    }
+
     public func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) async throws -> [QueuedEnvelope] {
         guard limit > 0 else { return [] }
         return try await mappingPostgresErrors {

@@ -17,16 +17,34 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
         case insert(recipient: Data, sender: Data, storedAt: Int64, envelope: [UInt8])
         /// Deletes the rows among `ids` addressed to `recipient`; returns their ids.
         case delete(recipient: Data, ids: [Int64])
+        /// Inserts unless the inbox would pass `cap`; returns the new row's id, or
+        /// `refusedInboxFull` or `refusedSenderShare` alone.
+        case insertCapped(recipient: Data, sender: Data, storedAt: Int64, envelope: [UInt8], cap: InboxCap)
+        /// Deletes the rows stored before `storedAt`; returns their ids.
+        case expire(storedBefore: Int64)
     }
+
+    /// What `insertCapped` returns for a refusal (row ids are positive).
+    static let refusedInboxFull: Int64 = -1
+    static let refusedSenderShare: Int64 = -2
 
     private let pool: DatabasePool
     private let book = SQLiteLeaseBook()
     private let batcher: SQLiteCommitBatcher<Write, [Int64]>
+    private let tally: SQLiteInboxTally
 
     init(pool: DatabasePool, maxBatch: Int) {
         self.pool = pool
+        let tally = SQLiteInboxTally()
+        self.tally = tally
         self.batcher = SQLiteCommitBatcher(maxBatch: maxBatch, name: "sealpost-v3queue") { batch in
-            try pool.write { db in try Self.apply(batch, to: db) }
+            do {
+                return try pool.write { db in try Self.apply(batch, to: db, tally: tally) }
+            } catch {
+                // The tally may hold changes that were rolled back.
+                tally.reset()
+                throw error
+            }
         }
     }
 
@@ -42,6 +60,28 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
         let ids = try await SQLiteErrors.mapping { try await batcher.submit(write) }
         guard let id = ids.first else { throw StoreError.unavailable("an insert returned no row id") }
         return MessageID(UInt64(id))
+    }
+
+    public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64,
+                        within cap: InboxCap) async throws -> InboxAdmission {
+        let write = Write.insertCapped(
+            recipient: Data(recipient.bytes), sender: Data(sender.bytes), storedAt: Int64(bitPattern: storedAt),
+            envelope: envelope, cap: cap)
+        let ids = try await SQLiteErrors.mapping { try await batcher.submit(write) }
+        switch ids.first {
+        case nil: throw StoreError.unavailable("an insert returned no row id")
+        case Self.refusedInboxFull: return .inboxFull
+        case Self.refusedSenderShare: return .senderShareFull
+        case let id?: return .stored(MessageID(UInt64(id)))
+        }
+    }
+
+    public func expire(storedBefore cutoff: UInt64) async throws -> Int {
+        let deleted = try await SQLiteErrors.mapping {
+            try await batcher.submit(.expire(storedBefore: Int64(clamping: cutoff)))
+        }
+        book.forget(deleted)
+        return deleted.count
     }
 
     public func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) async throws -> [QueuedEnvelope] {
@@ -105,20 +145,39 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
     }
 
     /// Applies one group commit's writes, in order, in the caller's transaction. Blocking.
-    private static func apply(_ batch: [Write], to db: Database) throws -> [[Int64]] {
+    private static func apply(_ batch: [Write], to db: Database, tally: SQLiteInboxTally) throws -> [[Int64]] {
         try batch.map { write in
             switch write {
             case .insert(let recipient, let sender, let storedAt, let envelope):
                 try db.cachedStatement(sql: "INSERT INTO envelopes (recipient, sender, stored_at, envelope) VALUES (?, ?, ?, ?)")
                     .execute(arguments: [recipient, sender, storedAt, Data(envelope)])
+                tally.record(recipient, from: sender, bytes: envelope.count, sign: 1)
                 return [db.lastInsertedRowID]
+            case .insertCapped(let recipient, let sender, let storedAt, let envelope, let cap):
+                // The writer is the only one: what the tally says stays true until its insert.
+                let usage = try tally.usage(of: recipient, from: sender, in: db)
+                switch cap.refusal(adding: envelope.count, waiting: usage) {
+                case .inboxFull?: return [refusedInboxFull]
+                case .senderShareFull?, .stored?: return [refusedSenderShare]
+                case nil: break
+                }
+                try db.cachedStatement(sql: "INSERT INTO envelopes (recipient, sender, stored_at, envelope) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [recipient, sender, storedAt, Data(envelope)])
+                tally.record(recipient, from: sender, bytes: envelope.count, sign: 1)
+                return [db.lastInsertedRowID]
+            case .expire(let cutoff):
+                let ids = try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM envelopes WHERE stored_at < ?"), arguments: [cutoff])
+                try db.cachedStatement(sql: "DELETE FROM envelopes WHERE stored_at < ?").execute(arguments: [cutoff])
+                if !ids.isEmpty { tally.reset() }
+                return ids
             case .delete(let recipient, let ids):
-                let select = try db.cachedStatement(sql: "SELECT id FROM envelopes WHERE id = ? AND recipient = ?")
+                let select = try db.cachedStatement(sql: "SELECT sender, length(envelope) FROM envelopes WHERE id = ? AND recipient = ?")
                 let delete = try db.cachedStatement(sql: "DELETE FROM envelopes WHERE id = ?")
                 var deleted: [Int64] = []
                 for id in ids {
-                    guard try Int64.fetchOne(select, arguments: [id, recipient]) != nil else { continue }
+                    guard let row = try Row.fetchOne(select, arguments: [id, recipient]) else { continue }
                     try delete.execute(arguments: [id])
+                    tally.record(recipient, from: row[0], bytes: row[1], sign: -1)
                     deleted.append(id)
                 }
                 return deleted

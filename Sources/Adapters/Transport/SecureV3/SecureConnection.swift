@@ -98,7 +98,7 @@ public enum SecureConnection {
         let hostname: String? = Self.isIPAddress(host) ? nil : host
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let tlsHandler: NIOSSLClientHandler

@@ -19,17 +19,19 @@ public struct SecureRequestRouter: Sendable {
         case refused(V3Error)
     }
 
-    public func signIn(_ request: V3Request, binding: ChannelBinding) async -> SignIn {
+    /// - Parameter source: the client's address (IP, no port), which the registration and
+    ///   failed-authentication limits count by; `nil` leaves them out.
+    public func signIn(_ request: V3Request, binding: ChannelBinding, source: String? = nil) async -> SignIn {
         do {
             switch request {
             case .register(let registration):
                 let account = try await useCases.register(AccountRegistration(
                     name: registration.name, identity: registration.identity, signedPrekey: registration.signedPrekey,
                     oneTimePrekeys: registration.oneTimePrekeys, proof: registration.proof,
-                    unsignedBody: Array(registration.unsignedBody().readableBytesView)), binding: binding)
+                    unsignedBody: Array(registration.unsignedBody().readableBytesView)), binding: binding, from: source)
                 return .accepted(account.id, .registered(account.id), notices: [])
             case .authenticate(let id, let signature):
-                let (account, left) = try await useCases.authenticate(account: id, signature: signature, binding: binding)
+                let (account, left) = try await useCases.authenticate(account: id, signature: signature, binding: binding, from: source)
                 let notices: [V3Notice] = left < useCases.limits.prekeysLowThreshold ? [.prekeysLow(count: Self.u16(left))] : []
                 return .accepted(account.id, .authenticated(oneTimePrekeysLeft: Self.u16(left)), notices: notices)
             default:
@@ -61,7 +63,7 @@ public struct SecureRequestRouter: Sendable {
                 let page = try await useCases.find.list(after: after, limit: Int(limit))
                 result = .page(page.accounts.map { V3ListedAccount(account: $0.id, name: $0.name.value) }, more: page.more)
             case .fetchBundle(let owner):
-                result = .bundle(try await useCases.fetchBundle(of: owner))
+                result = .bundle(try await useCases.fetchBundle(of: owner, by: account))
             case .send(let recipient, let envelope):
                 let sent = try await useCases.send(Array(envelope.readableBytesView), to: recipient, from: account)
                 result = .sent(messageID: sent.id.rawValue, serverTime: sent.storedAt)

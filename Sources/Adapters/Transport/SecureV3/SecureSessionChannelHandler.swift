@@ -170,8 +170,9 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
             return
         }
         let binding = self.binding
+        let source = context.channel.remoteAddress?.ipAddress
         Task {
-            let outcome = await router.signIn(request, binding: binding)
+            let outcome = await router.signIn(request, binding: binding, source: source)
             loop.execute {
                 let handler = handler.value
                 guard let context = handler.context, !handler.closing else { return }

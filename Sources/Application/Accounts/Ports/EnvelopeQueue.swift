@@ -43,9 +43,23 @@ public struct LeaseHolder: Hashable, Sendable, CustomStringConvertible {
 ///   servers, gets each envelope in one of them at a time ("once in total").
 /// - `acknowledge` deletes only envelopes addressed to the account it names; repeating it, or
 ///   naming unknown ids, is harmless.
+/// - `enqueue(..., within:)` checks the cap and stores in one step: envelopes enqueued at once,
+///   even through several processes sharing a database, never take an inbox past its cap.
+/// - `expire(storedBefore:)` deletes envelopes by their age, leased or not.
 public protocol EnvelopeQueue: Sendable {
     /// Stores an envelope for `recipient` from `sender`, stamped `storedAt` (ms since 1970).
     func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64) async throws -> MessageID
+
+    /// Stores an envelope as `enqueue` does, unless it would take `recipient`'s inbox past
+    /// `cap` (counting every envelope waiting, leased or not, with this one): then stores
+    /// nothing and says which part of the cap is reached. The check and the insert are one
+    /// atomic step, across processes too.
+    func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64,
+                 within cap: InboxCap) async throws -> InboxAdmission
+
+    /// Deletes every envelope stored before `storedBefore` (ms since 1970), leased or not:
+    /// undelivered messages past their time to live. Returns how many it deleted.
+    func expire(storedBefore: UInt64) async throws -> Int
 
     /// Leases up to `limit` of the oldest envelopes of `recipient` that no one holds, in id
     /// order, to `holder` until `until` (ms since 1970). An empty array when none wait.

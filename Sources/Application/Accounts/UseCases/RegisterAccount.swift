@@ -29,10 +29,12 @@ public struct RegisterAccount: Sendable {
     let store: any AccountStore
     let verifier: any SignatureVerifier
     let limits: AccountLimits
+    let throttle: AccountThrottle
     let newID: @Sendable () -> AccountID
 
     public init(store: any AccountStore, accounts: CachedAccounts, verifier: any SignatureVerifier, limits: AccountLimits,
-                newID: @escaping @Sendable () -> AccountID = RegisterAccount.randomID) {
+                throttle: AccountThrottle, newID: @escaping @Sendable () -> AccountID = RegisterAccount.randomID) {
+        self.throttle = throttle
         self.store = store
         self.accounts = accounts
         self.verifier = verifier
@@ -40,9 +42,12 @@ public struct RegisterAccount: Sendable {
         self.newID = newID
     }
 
-    /// - Throws: `AccountRequestError.invalidName`, `.badSignature`, `.duplicatePrekey`,
-    ///   `.tooManyPrekeys`, `.nameTaken`; storage failures as `StoreError`.
-    public func callAsFunction(_ registration: AccountRegistration, binding: ChannelBinding) async throws -> Account {
+    /// - Parameter source: the client's network address: every attempt from it counts
+    ///   against `limits.rate.registrations`, refused ones too (`nil`: not limited).
+    /// - Throws: `AccountRequestError.rateLimited` (first), `.invalidName`, `.badSignature`,
+    ///   `.duplicatePrekey`, `.tooManyPrekeys`, `.nameTaken`; storage failures as `StoreError`.
+    public func callAsFunction(_ registration: AccountRegistration, binding: ChannelBinding, from source: String? = nil) async throws -> Account {
+        try throttle.register(from: source)
         let name: AccountName
         do {
             name = try AccountName(registration.name)
