@@ -20,6 +20,15 @@ final class CountingEnvelopeQueue: EnvelopeQueue {
         try await queue.enqueue(to: recipient, from: sender, envelope: envelope, storedAt: storedAt)
     }
 
+    func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64,
+                 within cap: InboxCap) async throws -> InboxAdmission {
+        try await queue.enqueue(to: recipient, from: sender, envelope: envelope, storedAt: storedAt, within: cap)
+    }
+
+    func expire(storedBefore: UInt64) async throws -> Int {
+        try await queue.expire(storedBefore: storedBefore)
+    }
+
     func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) async throws -> [QueuedEnvelope] {
         counts.withLock { $0.leases += 1 }
         return try await queue.lease(for: recipient, to: holder, limit: limit, until: until)
