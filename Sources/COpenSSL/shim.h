@@ -112,3 +112,8 @@ done:
 static inline long sealpost_bio_contents(BIO *bio, char **data) {
     return BIO_get_mem_data(bio, data);
 }
+
+/* The end-to-end primitives: HKDF (EVP_PKEY_HKDF), HMAC, CRYPTO_memcmp. */
+#include <openssl/kdf.h>
+#include <openssl/hmac.h>
+#include <openssl/crypto.h>

@@ -12,6 +12,7 @@ public enum SignedStatement {
         case oneTimePrekey = "Sealpost v3 one-time prekey"
         case register = "Sealpost v3 register"
         case authenticate = "Sealpost v3 authenticate"
+        case envelope = "Sealpost v3 envelope"
     }
 
     /// `context`'s string, 0x00, `fields`.
@@ -37,6 +38,11 @@ public enum SignedStatement {
     /// The authentication of a connection: nonce, account, certificate hash.
     public static func authentication(nonce: [UInt8], account: AccountID, certificateHash: [UInt8]) -> [UInt8] {
         message(.authenticate, nonce + account.bytes + certificateHash)
+    }
+
+    /// The sender's signature of an end-to-end envelope (§10.4): every byte before it.
+    public static func envelope(unsignedBytes: [UInt8]) -> [UInt8] {
+        message(.envelope, unsignedBytes)
     }
 
     private static func bigEndian(_ value: UInt32) -> [UInt8] {

@@ -1,0 +1,176 @@
+/// The attachments' STREAM construction (docs/protocol-v3.md §10.6), as age uses it:
+/// AES-256-GCM over 64 KiB chunks, chunk `i` sealed under the nonce
+/// `u88 i ‖ u8 last`, so that truncation, reordering and extension all fail.
+public enum AttachmentStream {
+    /// The plaintext chunk size.
+    public static let chunkSize = 65_536
+    /// A sealed full chunk: the chunk and its 16-byte tag.
+    public static let sealedChunkSize = chunkSize + 16
+
+    /// The nonce of chunk `counter`, written into `nonce` (12 bytes) in place.
+    static func writeNonce(_ nonce: inout [UInt8], counter: UInt64, last: Bool) {
+        for index in 0..<3 { nonce[index] = 0 }
+        for index in 0..<8 { nonce[3 + index] = UInt8(truncatingIfNeeded: counter >> (56 - 8 * UInt64(index))) }
+        nonce[11] = last ? 1 : 0
+    }
+
+    /// The ciphertext size of a plaintext of `size` bytes.
+    public static func sealedSize(ofPlaintext size: UInt64) -> UInt64 {
+        let chunks = size == 0 ? 1 : (size + UInt64(chunkSize) - 1) / UInt64(chunkSize)
+        return size + chunks * 16
+    }
+}
+
+/// Encrypts a file as a STREAM, taking plaintext in pieces of any size and giving sealed
+/// chunks as soon as they are known not to be the last. Holds at most two chunks' worth of
+/// plaintext, whatever the file's size. Not thread-safe.
+public final class AttachmentEncryptor {
+    private let cipher: any AEADChunkCipher
+    private var pending: [UInt8] = []
+    private var nonce = [UInt8](repeating: 0, count: 12)
+    private var counter: UInt64 = 0
+    private var finished = false
+
+    /// Starts a stream under `key` (32 fresh random bytes per file).
+    public init(key: [UInt8], crypto: any EndToEndCrypto) throws(CryptoError) {
+        cipher = try crypto.makeChunkCipher(key: key)
+        pending.reserveCapacity(2 * AttachmentStream.chunkSize)
+    }
+
+    /// Takes the next piece of plaintext; returns the sealed chunks it completes (maybe none).
+    public func update(_ piece: [UInt8]) throws(CryptoError) -> [UInt8] {
+        guard !finished else { throw .streamFinished }
+        var output: [UInt8] = []
+        var offset = 0
+        let size = AttachmentStream.chunkSize
+        // A chunk is sealed only once a byte after it is known: the last one waits for finish().
+        while offset < piece.count {
+            if pending.count == size {
+                Self.append(try sealPending(last: false), to: &output)
+            } else if pending.isEmpty && piece.count - offset > size {
+                // Whole chunks straight from the piece, without a copy into `pending`.
+                let sealed = try withBytes(piece) { bytes throws(CryptoError) in
+                    try sealChunk(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size]), last: false)
+                }
+                Self.append(sealed, to: &output)
+                offset += size
+            } else {
+                let take = min(piece.count - offset, size - pending.count)
+                pending += piece[offset..<offset + take]
+                offset += take
+            }
+        }
+        return output
+    }
+
+    static func append(_ chunk: [UInt8], to output: inout [UInt8]) {
+        if output.isEmpty { output = chunk } else { output += chunk }
+    }
+
+    /// Seals what is left as the last chunk (empty only for an empty file) and ends the stream.
+    public func finish() throws(CryptoError) -> [UInt8] {
+        guard !finished else { throw .streamFinished }
+        finished = true
+        return try sealPending(last: true)
+    }
+
+    private func sealPending(last: Bool) throws(CryptoError) -> [UInt8] {
+        let sealed = try withBytes(pending) { input throws(CryptoError) in try sealChunk(input, last: last) }
+        pending.removeAll(keepingCapacity: true)
+        return sealed
+    }
+
+    private func sealChunk(_ input: UnsafeRawBufferPointer, last: Bool) throws(CryptoError) -> [UInt8] {
+        guard counter < 1 << 56 else { throw .invalidKey("the file has too many chunks") }
+        AttachmentStream.writeNonce(&nonce, counter: counter, last: last)
+        let sealed = try withBytes(nonce) { nonceBytes throws(CryptoError) in try cipher.seal(input, nonce: nonceBytes) }
+        counter += 1
+        return sealed
+    }
+}
+
+/// Decrypts a STREAM, taking ciphertext in pieces of any size and giving plaintext chunk by
+/// chunk, each only after its tag checked. `finish()` must succeed before the file is whole:
+/// a stream cut at a chunk boundary fails there. Holds at most two sealed chunks. Not
+/// thread-safe.
+public final class AttachmentDecryptor {
+    private let cipher: any AEADChunkCipher
+    private var pending: [UInt8] = []
+    private var nonce = [UInt8](repeating: 0, count: 12)
+    private var counter: UInt64 = 0
+    private var finished = false
+
+    public init(key: [UInt8], crypto: any EndToEndCrypto) throws(CryptoError) {
+        cipher = try crypto.makeChunkCipher(key: key)
+        pending.reserveCapacity(2 * AttachmentStream.sealedChunkSize)
+    }
+
+    /// Takes the next piece of ciphertext; returns the plaintext of the chunks it completes.
+    ///
+    /// - Throws: `CryptoError.decryptionFailed` for a damaged, reordered or misplaced chunk
+    ///   (a last chunk followed by more); the stream is then finished.
+    public func update(_ piece: [UInt8]) throws(CryptoError) -> [UInt8] {
+        guard !finished else { throw .streamFinished }
+        var output: [UInt8] = []
+        var offset = 0
+        let size = AttachmentStream.sealedChunkSize
+        while offset < piece.count {
+            if pending.count == size {
+                AttachmentEncryptor.append(try openPending(last: false), to: &output)
+            } else if pending.isEmpty && piece.count - offset > size {
+                let opened = try withBytes(piece) { bytes throws(CryptoError) in
+                    try openChunk(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size]), last: false)
+                }
+                AttachmentEncryptor.append(opened, to: &output)
+                offset += size
+            } else {
+                let take = min(piece.count - offset, size - pending.count)
+                pending += piece[offset..<offset + take]
+                offset += take
+            }
+        }
+        return output
+    }
+
+    /// Opens what is left as the last chunk and ends the stream.
+    ///
+    /// - Throws: `CryptoError.decryptionFailed` when the stream was truncated (what is left
+    ///   was not sealed as the last chunk, or nothing is left) or damaged.
+    public func finish() throws(CryptoError) -> [UInt8] {
+        guard !finished else { throw .streamFinished }
+        guard pending.count >= 16 else {
+            finished = true
+            throw .decryptionFailed("the attachment is truncated: it ends without its last chunk")
+        }
+        let output = try openPending(last: true)
+        finished = true
+        return output
+    }
+
+    private func openPending(last: Bool) throws(CryptoError) -> [UInt8] {
+        let plaintext = try withBytes(pending) { input throws(CryptoError) in try openChunk(input, last: last) }
+        pending.removeAll(keepingCapacity: true)
+        return plaintext
+    }
+
+    private func openChunk(_ input: UnsafeRawBufferPointer, last: Bool) throws(CryptoError) -> [UInt8] {
+        AttachmentStream.writeNonce(&nonce, counter: counter, last: last)
+        do {
+            let plaintext = try withBytes(nonce) { nonceBytes throws(CryptoError) in try cipher.open(input, nonce: nonceBytes) }
+            counter += 1
+            return plaintext
+        } catch {
+            finished = true
+            throw .decryptionFailed("attachment chunk \(counter) does not verify: damaged, truncated, reordered or extended")
+        }
+    }
+}
+
+/// `withUnsafeBytes` for a body with typed throws (the standard library's rethrows `any Error`).
+func withBytes<Result>(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(CryptoError) -> Result) throws(CryptoError) -> Result {
+    var outcome: Swift.Result<Result, CryptoError>?
+    array.withUnsafeBytes { bytes in
+        do throws(CryptoError) { outcome = .success(try body(bytes)) } catch { outcome = .failure(error) }
+    }
+    return try outcome!.get()
+}

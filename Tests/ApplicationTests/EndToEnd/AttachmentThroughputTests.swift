@@ -1,0 +1,35 @@
+@testable import Application
+import Adapters
+import Testing
+
+/// A measurement, not a benchmark gate: STREAM's throughput on this machine (compare with
+/// `openssl speed -evp aes-256-gcm -bytes 65536`). Fails only when far off (under 100 MB/s).
+@Suite("Attachment STREAM throughput")
+struct AttachmentThroughputTests {
+    @Test("Seal and open 128 MiB in 8 MiB pieces")
+    func throughput() throws {
+        let crypto = OpenSSLEndToEndCrypto()
+        let key = [UInt8](repeating: 0x42, count: 32)
+        let piece = [UInt8](repeating: 0x5A, count: 8 << 20)
+        let rounds = 16
+        let clock = ContinuousClock()
+        let encryptor = try AttachmentEncryptor(key: key, crypto: crypto)
+        var sealed: [[UInt8]] = []
+        let sealTime = try clock.measure {
+            for round in 0..<rounds {
+                sealed.append(try encryptor.update(piece))
+                _ = round
+            }
+            sealed.append(try encryptor.finish())
+        }
+        let decryptor = try AttachmentDecryptor(key: key, crypto: crypto)
+        let openTime = try clock.measure {
+            for part in sealed { _ = try decryptor.update(part) }
+            _ = try decryptor.finish()
+        }
+        let mib = Double(rounds * piece.count) / 1_048_576
+        func rate(_ d: Duration) -> Double { mib / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) }
+        print("STREAM seal: \(Int(rate(sealTime))) MiB/s, open: \(Int(rate(openTime))) MiB/s (\(Int(mib)) MiB each)")
+        #expect(rate(sealTime) > 100)
+    }
+}
