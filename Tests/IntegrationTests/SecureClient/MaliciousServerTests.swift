@@ -165,4 +165,45 @@ struct MaliciousServerTests {
             #expect(history.lines.count == 4)
         }
     }
+
+    @Test("one-time prekeys drained below 10 are topped up to 100 when the client signs in")
+    func prekeysTopUp() async throws {
+        try await Self.with { setup in
+            try await setup.register("alice")
+            let bob = try await setup.register("bob")
+            #expect(try await setup.accounts.oneTimePrekeyCount(of: bob) == 100)
+            // Someone drains bob's one-time prekeys by fetching bundles.
+            for _ in 0..<95 { _ = try await setup.accounts.takeBundle(of: bob) }
+            #expect(try await setup.accounts.oneTimePrekeyCount(of: bob) == 5)
+            #expect(try await setup.run("bob", "inbox").status == 0)
+            #expect(try await setup.accounts.oneTimePrekeyCount(of: bob) == 100)
+            // The new ones work: alice's session begins on one of them.
+            #expect(try await setup.run("alice", "send", "bob", "on a new prekey").status == 0)
+            #expect(try await setup.receive("bob", count: 1).compactMap { $0["text"] as? String } == ["on a new prekey"])
+        }
+    }
+
+    @Test("the signed prekey is replaced when 2 days old; a message to the replaced one still opens")
+    func signedPrekeyRotation() async throws {
+        try await Self.with { setup in
+            try await setup.register("alice")
+            let bob = try await setup.register("bob")
+            #expect(try await setup.run("alice", "send", "bob", "to the first signed prekey").status == 0)
+            // Bob's clock is 3 days ahead: the sign-in replaces the signed prekey, then the
+            // waiting message (sealed to the replaced one) opens.
+            var events: [[String: Any]] = []
+            let deadline = ContinuousClock.now + .seconds(30)
+            while events.isEmpty, ContinuousClock.now < deadline {
+                let result = try await SealpostBinary.run(
+                    ["inbox", "--json", "--home", setup.home("bob"), "--server", "127.0.0.1:\(setup.server.port)",
+                     "--server-fingerprint", setup.server.fingerprint.hex],
+                    directory: setup.root, environment: ["SEALPOST_TEST_CLOCK_OFFSET_MS": "\(3 * 86_400_000)"])
+                #expect(result.status == 0, "\(result.stderr)")
+                events += result.lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            }
+            #expect(events.compactMap { $0["text"] as? String } == ["to the first signed prekey"])
+            let bundle = try #require(try await setup.accounts.takeBundle(of: bob))
+            #expect(bundle.bundle.signedPrekey.id == 2)
+        }
+    }
 }

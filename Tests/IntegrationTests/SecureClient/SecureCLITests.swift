@@ -114,6 +114,36 @@ struct SecureCLITests {
         }
     }
 
+    @Test("menu on a v3 home: the clients list, a text sent, the inbox, safety number, contacts and history")
+    func menu() async throws {
+        try await SecureCLIHarness.with(.sqlite) { cli in
+            let aliceID = try await cli.register("alice")
+            try await cli.register("bob")
+            let alice = try await cli.run("alice", ["menu"], stdin: "2\n5\nbob\nhello from the menu\n9\n0\n")
+            #expect(alice.status == 0, "\(alice.stderr)")
+            #expect(alice.stdout.hasPrefix("Server configuration: 127.0.0.1:\(cli.securePort)\nClient ID: \(aliceID)\nClient name: alice\n"))
+            #expect(alice.stdout.contains("* Clients:\nbob\n"))
+            #expect(alice.stdout.contains("Enter client name: Enter message: Message sent\n"))
+            #expect(alice.stdout.contains("* Contacts:\nbob unverified\n"))
+            #expect(alice.stdout.hasSuffix("0) Exit client\n? "))
+
+            var shown = ""
+            let received = try await eventually(timeout: .seconds(30)) {
+                let bob = try await cli.run("bob", ["menu"], stdin: "4\n0\n")
+                #expect(bob.status == 0, "\(bob.stderr)")
+                shown += bob.stdout
+                return shown.contains("From: alice\nContent:\nhello from the menu\n-----<EOM>-----\n")
+            }
+            #expect(received)
+            let bob = try await cli.run("bob", ["menu"], stdin: "6\nalice\n10\nalice\n1\n77\nx\n0\n")
+            let number = try await cli.run("alice", "safety-number", "bob")
+            #expect(bob.stdout.contains("Safety number: \(number.stdout)"))
+            #expect(bob.stdout.contains("From: alice\nContent:\nhello from the menu\n-----<EOM>-----\n"))
+            #expect(bob.stdout.contains("ERROR: Client already registered\n"))
+            #expect(bob.stdout.contains("error: unknown option 77\n") && bob.stdout.contains("error: stoi\n"))
+        }
+    }
+
     @Test("register makes a v3 account by default; --legacy, a home with me.info or a v2 server named keep the original's identity")
     func registerDefaults() async throws {
         try await SecureCLIHarness.with(.memory) { cli in

@@ -133,8 +133,13 @@ final class SecureClient: Sendable {
         }
         session.withLock { $0 = opened }
         let left = try await opened.authenticate(account: identity.account, signer: try signer())
-        try await rotateSignedPrekeyIfDue(on: opened)
-        try await topUpPrekeys(left: left, on: opened)
+        // Key upkeep never stops the command: another process on this home may be at it too.
+        do {
+            try await rotateSignedPrekeyIfDue(on: opened)
+            try await topUpPrekeys(left: left, on: opened)
+        } catch let error as AccountServerError where error.code != nil {
+            StandardStreams.error("sealpost: warning: prekey upkeep failed: \(Self.words(error))\n")
+        }
         return opened
     }
 
@@ -479,7 +484,7 @@ final class SecureClient: Sendable {
     /// `quiet` (after the session's first exchange); with it, runs until the connection ends.
     func receiveAll(follow: Bool, quiet: Duration = .milliseconds(800), report: @escaping @Sendable (SecureReceipt) -> Void) async throws {
         let connection = try await connected(reconnecting: follow)
-        for receipt in try await unshown() { report(receipt) }
+        for receipt in try await unshown() { report(await named(receipt, on: connection)) }
         let activity = ReceiveActivity()
         let client = self
         let consumer = Task {
@@ -490,8 +495,13 @@ final class SecureClient: Sendable {
                     let receipt = await client.named(try await client.receive(delivery, on: connection), on: connection)
                     report(receipt)
                     activity.busy.withLock { $0 = false }
-                case .prekeysLow(let count):
-                    try await client.topUpPrekeys(left: count, on: connection)
+                case .prekeysLow:
+                    // The notice may predate the sign-in's own top-up: count again first.
+                    do {
+                        try await client.topUpPrekeys(left: try await connection.countPrekeys(), on: connection)
+                    } catch {
+                        StandardStreams.error("sealpost: warning: could not upload one-time prekeys: \(error)\n")
+                    }
                 case .reconnecting, .reconnected:
                     break
                 }
@@ -525,7 +535,7 @@ final class SecureClient: Sendable {
     }
 
     func history(with name: String) async throws -> [SecureHistoryEntry] {
-        let contact = try await knownContact(name)
+        let contact = try await contact(named: name)
         return try await store.read { try $0.history(with: contact.account) }
     }
 

@@ -14,7 +14,9 @@ struct HistoryCommand: AsyncParsableCommand {
     func run() async throws {
         try await SecureCLI.run {
             let client = try await SecureCLI.requireSecure(options, secure)
-            for entry in try await client.history(with: name) {
+            let entries = try await client.history(with: name)
+            await client.close()
+            for entry in entries {
                 if json {
                     ClientRunner.say(JSONText.history(entry))
                 } else {
