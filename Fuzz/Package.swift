@@ -47,5 +47,15 @@ let package = Package(
             ],
             swiftSettings: harness,
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]),
+        // The end-to-end envelope's codec lives in Domain, which the SealpostWire product
+        // carries: the very module the client parses DELIVERY envelopes with.
+        .executableTarget(
+            name: "E2EEnvelopeFuzzer",
+            dependencies: [
+                "FuzzDriver",
+                .product(name: "SealpostWire", package: "Sealpost"),
+            ],
+            swiftSettings: harness,
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]),
     ]
 )

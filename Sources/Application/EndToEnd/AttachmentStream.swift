@@ -43,6 +43,7 @@ public final class AttachmentEncryptor {
         var output: [UInt8] = []
         var offset = 0
         let size = AttachmentStream.chunkSize
+        output.reserveCapacity((pending.count + piece.count) / size * AttachmentStream.sealedChunkSize)
         // A chunk is sealed only once a byte after it is known: the last one waits for finish().
         while offset < piece.count {
             if pending.count == size {
@@ -64,7 +65,7 @@ public final class AttachmentEncryptor {
     }
 
     static func append(_ chunk: [UInt8], to output: inout [UInt8]) {
-        if output.isEmpty { output = chunk } else { output += chunk }
+        output += chunk
     }
 
     /// Seals what is left as the last chunk (empty only for an empty file) and ends the stream.
@@ -114,6 +115,7 @@ public final class AttachmentDecryptor {
         var output: [UInt8] = []
         var offset = 0
         let size = AttachmentStream.sealedChunkSize
+        output.reserveCapacity((pending.count + piece.count) / size * AttachmentStream.chunkSize)
         while offset < piece.count {
             if pending.count == size {
                 AttachmentEncryptor.append(try openPending(last: false), to: &output)

@@ -192,6 +192,19 @@ struct DoubleRatchetTests {
         #expect(throws: EndToEndError.invalidPrekeySignature("the signed prekey 9")) { try fixture.aliceCipher.startSession(with: forged) }
     }
 
+    @Test("Sessions, states and identities print no key bytes")
+    func redaction() throws {
+        let fixture = try E2EFixture()
+        var (alice, bob) = try fixture.peers()
+        try bob.receive(try alice.send("a"), from: a)
+        let session = bob.session!
+        for text in ["\(session)", String(reflecting: session), "\(session.ratchet)", "\(fixture.bob)", "\(fixture.bobPrekeys)"] {
+            for secret in [session.ratchet.rootKey, session.ratchet.sendingPrivateKey, fixture.bob.signingSeed, fixture.bobSignedPrekey] {
+                #expect(!text.contains(HexBytes.encode(secret)) && !text.contains("\(secret)"))
+            }
+        }
+    }
+
     @Test("The session is Codable and survives a round trip through JSON")
     func persistence() throws {
         let fixture = try E2EFixture()
