@@ -206,4 +206,37 @@ struct MaliciousServerTests {
             #expect(bundle.bundle.signedPrekey.id == 2)
         }
     }
+
+    @Test("a message under a new identity for a known sender: reported as a key change, not shown; the old session's messages still open")
+    func incomingIdentityChange() async throws {
+        try await Self.with { setup in
+            let alice = try await setup.register("alice")
+            let bob = try await setup.register("bob")
+            #expect(try await setup.run("bob", "send", "alice", "hi from bob").status == 0)
+            #expect(try await setup.receive("alice", count: 1).compactMap { $0["text"] as? String } == ["hi from bob"])
+
+            // The server injects a prekey message "from bob" made with an impostor's identity
+            // keys against alice's bundle; then the real bob writes again on his session.
+            let impostorKeys = try AccountKeys.generate(oneTimePrekeyIDs: [])
+            let crypto = OpenSSLEndToEndCrypto()
+            let impostor = EndToEndCipher(identity: try LocalIdentity(
+                account: bob, signingSeed: impostorKeys.identitySeed, agreementPrivateKey: impostorKeys.identityAgreementPrivateKey,
+                crypto: crypto), crypto: crypto)
+            let bundle = try #require(try await setup.accounts.takeBundle(of: alice)).bundle
+            var session = try impostor.startSession(with: bundle)
+            let forged = try impostor.seal(.text("from the impostor"), session: &session)
+            _ = try await setup.queue.enqueue(to: alice, from: bob, envelope: forged, storedAt: 1)
+            #expect(try await setup.run("bob", "send", "alice", "genuine").status == 0)
+
+            let events = try await setup.receive("alice", count: 1)
+            #expect(events.compactMap { $0["text"] as? String } == ["genuine"])
+            #expect(events.contains { $0["event"] as? String == "key-changed" && $0["from"] as? String == "bob" })
+            let contacts = try await setup.run("alice", "contacts", "--json")
+            #expect(contacts.stdout.contains("\"key_changed\": true"))
+            // Alice sends nothing to bob until she decides.
+            let refused = try await setup.run("alice", "send", "bob", "are you there?")
+            #expect(refused.status == 1 && refused.stderr.hasPrefix("sealpost: key changed:"))
+            #expect(try await setup.queue.waitingCount(for: bob) == 0)
+        }
+    }
 }
