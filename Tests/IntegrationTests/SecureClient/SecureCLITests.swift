@@ -169,6 +169,13 @@ struct SecureCLITests {
             #expect(tofu.status == 0, "\(tofu.stderr)")
             let known = try String(contentsOfFile: cli.home("fay") + "/known_servers", encoding: .utf8)
             #expect(known.contains(cli.fingerprint))
+            // A v3 home stays one.
+            for extra in [["--v3"], ["--legacy"]] {
+                let again = try await SealpostBinary.run(
+                    ["register", "fay2", "--home", cli.home("fay"), "--server", "127.0.0.1:\(cli.securePort)"] + extra, directory: cli.root)
+                #expect(again.status == 1 && again.stderr.split(separator: "\n").count == 1)
+            }
+            #expect(!FileManager.default.fileExists(atPath: cli.home("fay") + "/me.info"))
             // A wrong pinned fingerprint: one line, in words.
             let wrong = try await SealpostBinary.run(
                 ["whoami", "--home", cli.home("fay")], directory: cli.root)

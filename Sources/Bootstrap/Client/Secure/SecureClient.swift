@@ -58,7 +58,7 @@ final class SecureClient: Sendable {
 
     /// The v3 server for a new registration: `--server` as given; else the host of
     /// `$SEALPOST_SERVER` or server.info with port 1235; else 127.0.0.1:1235.
-    static func registrationServer(_ option: String?, home: String, explicit: Bool) throws -> ServerAddress {
+    static func registrationServer(_ option: String?, home: String) throws -> ServerAddress {
         if let option {
             guard let address = ServerAddress(parsing: option) else { throw SecureClientFailure("--server must be HOST:PORT, not \"\(option)\"") }
             return address

@@ -29,7 +29,12 @@ struct RegisterCommand: AsyncParsableCommand {
     func run() async throws {
         let home = SecureCLI.home(options)
         let hasLegacy = FileManager.default.fileExists(atPath: (home as NSString).appendingPathComponent("me.info"))
-        if legacy || hasLegacy || !wantsSecure(home: home) {
+        if SecureClient.isSecureHome(home) {
+            // A v3 home stays one: registering again is refused in words below.
+            if legacy {
+                try await ClientRunner.run { throw SecureClientFailure("this home holds a v3 account: use another --home for an original identity") }
+            }
+        } else if legacy || hasLegacy || !wantsSecure(home: home) {
             try await ClientRunner.run {
                 let services = try ClientEnvironment.resolve(options).services()
                 let identity = try await RegisterIdentity(services).run(name: name)
@@ -38,7 +43,7 @@ struct RegisterCommand: AsyncParsableCommand {
             return
         }
         try await SecureCLI.run {
-            let server = try SecureClient.registrationServer(options.server, home: home, explicit: v3 || secure.isGiven)
+            let server = try SecureClient.registrationServer(options.server, home: home)
             let record = try await SecureClient.register(home: home, name: name, server: server, verification: secure.verification(home: home))
             ClientRunner.say(json ? "{\"id\": \(JSONText.string(record.account.description)), \"name\": \(JSONText.string(record.name))}" : record.account.description)
         }
