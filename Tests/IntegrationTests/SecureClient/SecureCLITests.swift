@@ -97,6 +97,26 @@ struct SecureCLITests {
         }
     }
 
+    @Test("both users write first at once (two sessions begun): every message opens, and the conversation settles on one session")
+    func glare() async throws {
+        try await SecureCLIHarness.with(.sqlite) { cli in
+            try await cli.register("alice")
+            try await cli.register("bob")
+            #expect(try await cli.run("alice", "send", "bob", "a1").status == 0)
+            #expect(try await cli.run("bob", "send", "alice", "b1").status == 0)
+            #expect(try await cli.receive("bob", count: 1).compactMap { $0["text"] as? String } == ["a1"])
+            #expect(try await cli.receive("alice", count: 1).compactMap { $0["text"] as? String } == ["b1"])
+            for round in 2...4 {
+                #expect(try await cli.run("alice", "send", "bob", "a\(round)").status == 0)
+                #expect(try await cli.run("bob", "send", "alice", "b\(round)").status == 0)
+                let toBob = try await cli.receive("bob", count: 1)
+                #expect(toBob.compactMap { $0["text"] as? String } == ["a\(round)"], "round \(round)")
+                let toAlice = try await cli.receive("alice", count: 1)
+                #expect(toAlice.compactMap { $0["text"] as? String } == ["b\(round)"], "round \(round)")
+            }
+        }
+    }
+
     @Test("listen --json prints a pushed message as one JSON line")
     func listen() async throws {
         try await SecureCLIHarness.with(.memory) { cli in

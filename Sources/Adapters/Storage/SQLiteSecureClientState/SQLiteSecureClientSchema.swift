@@ -32,6 +32,12 @@ enum SQLiteSecureClientSchema {
                     peer BLOB PRIMARY KEY NOT NULL,
                     state BLOB NOT NULL                 -- EndToEndSession, JSON
                 );
+                CREATE TABLE archived_session (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    peer BLOB NOT NULL,
+                    state BLOB NOT NULL                 -- EndToEndSession, JSON
+                );
+                CREATE INDEX archived_session_peer ON archived_session(peer, seq);
                 CREATE TABLE contact (
                     account BLOB PRIMARY KEY NOT NULL,
                     name TEXT UNIQUE,

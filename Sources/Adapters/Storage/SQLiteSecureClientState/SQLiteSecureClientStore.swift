@@ -139,6 +139,25 @@ public final class SQLiteSecureClientStore: SecureClientStore {
             try db.execute(sql: "DELETE FROM session WHERE peer = ?", arguments: [Data(peer.bytes)])
         }
 
+        func archivedSessions(with peer: AccountID) throws -> [(key: Int64, session: EndToEndSession)] {
+            try Row.fetchAll(db, sql: "SELECT seq, state FROM archived_session WHERE peer = ? ORDER BY seq DESC", arguments: [Data(peer.bytes)]).map { row in
+                (row["seq"], try JSONDecoder().decode(EndToEndSession.self, from: row["state"] as Data))
+            }
+        }
+
+        func archiveSession(_ session: EndToEndSession) throws {
+            let peer = Data(session.remoteAccount)
+            try db.execute(sql: "INSERT INTO archived_session (peer, state) VALUES (?, ?)", arguments: [peer, try JSONEncoder().encode(session)])
+            try db.execute(sql: """
+                DELETE FROM archived_session WHERE peer = ? AND seq NOT IN
+                    (SELECT seq FROM archived_session WHERE peer = ? ORDER BY seq DESC LIMIT 4)
+                """, arguments: [peer, peer])
+        }
+
+        func deleteArchivedSession(key: Int64) throws {
+            try db.execute(sql: "DELETE FROM archived_session WHERE seq = ?", arguments: [key])
+        }
+
         func contact(id: AccountID) throws -> SecureContact? {
             try Row.fetchOne(db, sql: "SELECT * FROM contact WHERE account = ?", arguments: [Data(id.bytes)]).map(Self.contact)
         }

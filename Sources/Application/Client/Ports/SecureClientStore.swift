@@ -40,6 +40,12 @@ public protocol SecureClientRecords {
     func session(with peer: AccountID) throws -> EndToEndSession?
     func saveSession(_ session: EndToEndSession) throws
     func deleteSession(with peer: AccountID) throws
+    /// Earlier sessions with `peer` (replaced when both sides began one at once), newest first,
+    /// with their keys: a message on one of them still opens.
+    func archivedSessions(with peer: AccountID) throws -> [(key: Int64, session: EndToEndSession)]
+    /// Keeps `session` among the earlier ones (the 4 newest are kept).
+    func archiveSession(_ session: EndToEndSession) throws
+    func deleteArchivedSession(key: Int64) throws
 
     func contact(id: AccountID) throws -> SecureContact?
     func contact(named name: String) throws -> SecureContact?

@@ -387,26 +387,45 @@ final class SecureClient: Sendable {
             var prekeys = PrekeyPrivateKeys(oneTime: try records.oneTimePrekeys())
             for signed in try records.signedPrekeys() { prekeys.signed[signed.id] = signed.privateKey }
             let now = Self.now()
-            let opened: OpenedEnvelope
+            var opened: OpenedEnvelope
             do throws(EndToEndError) {
                 opened = try cipher.open(delivery.envelope, authenticatedSender: delivery.sender, session: session,
                                          prekeys: prekeys, knownIdentity: contact?.identity, now: now)
+                if opened.beganSession, let session { try? records.archiveSession(session) }
             } catch {
-                switch error {
-                case .duplicate:
-                    try records.markSeen(messageID: id, at: now)
-                    return .duplicate(messageID: id, from: delivery.sender, name: contact?.name)
-                case .identityChanged:
-                    // Left on the server (not seen, not acknowledged) until the user trusts the key.
-                    let presented = (try? SealedEnvelope(bytes: delivery.envelope))?.prekeyPart?.senderIdentity
-                    if var contact, let presented, contact.identity != presented {
-                        contact.changedIdentity = presented
-                        try records.saveContact(contact)
+                // Both sides may have begun a session at once: a message on an earlier one still
+                // opens, and that session becomes the current one again.
+                var recovered: OpenedEnvelope?
+                if error != .duplicate, !Self.isIdentityChange(error), let archived = try? records.archivedSessions(with: delivery.sender) {
+                    for (key, earlier) in archived {
+                        guard let opened = try? cipher.open(delivery.envelope, authenticatedSender: delivery.sender, session: earlier,
+                                                            prekeys: PrekeyPrivateKeys(), knownIdentity: contact?.identity, now: now)
+                        else { continue }
+                        try? records.deleteArchivedSession(key: key)
+                        if let session { try? records.archiveSession(session) }
+                        recovered = opened
+                        break
                     }
-                    return .keyChanged(messageID: id, from: delivery.sender, name: contact?.name)
-                default:
-                    try records.markSeen(messageID: id, at: now)
-                    return .failed(messageID: id, from: delivery.sender, name: contact?.name, reason: error.description)
+                }
+                if let recovered {
+                    opened = recovered
+                } else {
+                    switch error {
+                    case .duplicate:
+                        try records.markSeen(messageID: id, at: now)
+                        return .duplicate(messageID: id, from: delivery.sender, name: contact?.name)
+                    case .identityChanged:
+                        // Left on the server (not seen, not acknowledged) until the user trusts the key.
+                        let presented = (try? SealedEnvelope(bytes: delivery.envelope))?.prekeyPart?.senderIdentity
+                        if var contact, let presented, contact.identity != presented {
+                            contact.changedIdentity = presented
+                            try records.saveContact(contact)
+                        }
+                        return .keyChanged(messageID: id, from: delivery.sender, name: contact?.name)
+                    default:
+                        try records.markSeen(messageID: id, at: now)
+                        return .failed(messageID: id, from: delivery.sender, name: contact?.name, reason: error.description)
+                    }
                 }
             }
             try records.saveSession(opened.session)
@@ -447,6 +466,11 @@ final class SecureClient: Sendable {
                                 time: entry.time, content: content)
             }
         }
+    }
+
+    static func isIdentityChange(_ error: EndToEndError) -> Bool {
+        if case .identityChanged = error { return true }
+        return false
     }
 
     /// Names the sender of a receipt when the contact has none yet, from the server's directory.
