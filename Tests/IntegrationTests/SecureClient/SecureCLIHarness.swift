@@ -47,10 +47,12 @@ final class SecureCLIHarness: @unchecked Sendable {
         }
     }
 
-    /// Kills the server (SIGKILL) and starts it again on the same store.
-    func restart() async throws {
+    /// Kills the server (SIGKILL) and starts it again on the same store; with `samePorts`, on
+    /// the same ports (for a client that reconnects).
+    func restart(samePorts: Bool = false) async throws {
+        let ports = samePorts ? ["--port", "\(server.port)", "--secure-port", "\(securePort)"] : []
         await server.kill9()
-        server = try await ServerProcess.start(arguments: storeArguments, lines: 2)
+        server = try await ServerProcess.start(arguments: storeArguments + ports, lines: 2)
         let (port, fingerprint) = try Self.secure(server.lines[1])
         #expect(fingerprint == self.fingerprint)
         securePort = port

@@ -166,6 +166,23 @@ struct SecureCLITests {
         }
     }
 
+    @Test("listen keeps receiving across a server restart (it reconnects), each message printed once")
+    func listenAcrossRestart() async throws {
+        try await SecureCLIHarness.with(.sqlite) { cli in
+            try await cli.register("alice")
+            try await cli.register("bob")
+            let listener = try SecureListener(cli: cli, home: "bob")
+            defer { listener.stop() }
+            #expect(try await cli.run("alice", "send", "bob", "before the restart").status == 0)
+            let first = try #require(try await listener.nextLine(timeout: .seconds(20)))
+            #expect(first.contains("\"text\": \"before the restart\""))
+            try await cli.restart(samePorts: true)
+            #expect(try await cli.run("alice", "send", "bob", "after the restart").status == 0)
+            let second = try #require(try await listener.nextLine(timeout: .seconds(30)))
+            #expect(second.contains("\"text\": \"after the restart\""))
+        }
+    }
+
     @Test("register makes a v3 account by default; --legacy, a home with me.info or a v2 server named keep the original's identity")
     func registerDefaults() async throws {
         try await SecureCLIHarness.with(.memory) { cli in

@@ -259,7 +259,7 @@ final class SecureClient: Sendable {
     }
 
     /// Accepts the changed key of `name`: it becomes the pinned one, unverified, and the old
-    /// session is dropped.
+    /// session is retired (archived: what was sent on it still opens).
     func trust(_ name: String, verifiedNewNumber: Bool) async throws -> SecureContact {
         let contact = try await knownContact(name)
         guard let changed = contact.changedIdentity else { throw SecureClientFailure("the key of \(name) has not changed: nothing to trust") }
@@ -273,9 +273,16 @@ final class SecureClient: Sendable {
         let saved = updated
         try await store.write { records in
             try records.saveContact(saved)
-            try records.deleteSession(with: saved.account)
+            try Self.retireSession(with: saved.account, in: records)
         }
         return saved
+    }
+
+    /// Ends the current session with `peer` once its new key is trusted: the next message
+    /// begins a new one, and messages already sent on the old one still open (it is archived).
+    static func retireSession(with peer: AccountID, in records: any SecureClientRecords) throws {
+        if let session = try records.session(with: peer) { try records.archiveSession(session) }
+        try records.deleteSession(with: peer)
     }
 
     /// Marks `name` verified when `number` is its safety number (spaces ignored). When its key
@@ -291,7 +298,7 @@ final class SecureClient: Sendable {
             let saved = updated
             try await store.write { records in
                 try records.saveContact(saved)
-                try records.deleteSession(with: saved.account)
+                try Self.retireSession(with: saved.account, in: records)
             }
             return saved
         }
