@@ -31,6 +31,12 @@ struct ClientEnvironment {
     /// Resolves the server: `--server`, else `$SEALPOST_SERVER`, else server.info in the
     /// home, else 127.0.0.1:1234.
     static func resolveServer(_ option: String?, home: String, environment: [String: String]) throws -> ServerAddress {
+        try namedServer(option, home: home, environment: environment) ?? .fallback
+    }
+
+    /// The server named by `--server`, `$SEALPOST_SERVER` or server.info in the home; nil when
+    /// none is.
+    static func namedServer(_ option: String?, home: String, environment: [String: String]) throws -> ServerAddress? {
         if let option {
             guard let address = ServerAddress(parsing: option) else { throw ClientError.invalidArgument("--server must be HOST:PORT, not \"\(option)\"") }
             return address
@@ -45,7 +51,7 @@ struct ClientEnvironment {
             guard let address = ServerAddress(parsing: line) else { throw ClientError.localState("\(file) must hold HOST:PORT, not \"\(line)\"") }
             return address
         }
-        return .fallback
+        return nil
     }
 
     /// Resolves both from the options and the process environment.

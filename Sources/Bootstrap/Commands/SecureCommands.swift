@@ -60,6 +60,9 @@ struct SecureClientOptions: ParsableArguments {
         }
     }
 
+    /// Whether a verification option was given.
+    var isGiven: Bool { serverFingerprint != nil || caFile != nil || systemTrust }
+
     /// Pinned, CA, or else trust on first use with the home's known_servers.
     func verification(home: String) -> ServerVerification {
         if let serverFingerprint, let fingerprint = ServerFingerprint(hex: serverFingerprint) { return .pinned(fingerprint) }

@@ -9,10 +9,16 @@ struct InboxCommand: AsyncParsableCommand {
         discussion: "Stores received keys, answers key requests (unless --no-auto-reply) and saves files under <home>/downloads.")
 
     @OptionGroup var options: ClientOptions
+    @OptionGroup var secure: SecureClientOptions
+    @Flag(name: .long, help: "On a v3 home, keep the session open and print each message as it is pushed.") var follow = false
     @Flag(name: .long, help: "Print one JSON object per message and line.") var json = false
     @Flag(name: .long, help: "Do not answer key requests.") var noAutoReply = false
 
     func run() async throws {
+        if SecureCLI.isSecure(options) {
+            try await Self.receive(options: options, secure: secure, follow: follow, json: json)
+            return
+        }
         try await ClientRunner.run {
             let services = try ClientEnvironment.resolve(options).services()
             let result = try await ReadInbox(services).run(autoReply: !noAutoReply, progress: TerminalProgress.makeIfTerminal())
@@ -24,6 +30,16 @@ struct InboxCommand: AsyncParsableCommand {
                 }
             }
             if let failure = result.failure { ClientRunner.fail(failure.description) }
+        }
+    }
+
+    /// A v3 home's inbox: what waits (or, with `follow`, everything pushed until the process
+    /// ends), each delivery kept and acknowledged before it is printed.
+    static func receive(options: ClientOptions, secure: SecureClientOptions, follow: Bool, json: Bool) async throws {
+        try await SecureCLI.run {
+            let client = try await SecureCLI.client(options, secure)
+            try await client.receiveAll(follow: follow) { receipt in SecureCLI.print(receipt, json: json) }
+            await client.close()
         }
     }
 }

@@ -1,0 +1,68 @@
+import GRDB
+
+/// The v3 client database's schema (`<home>/sealpost-v3.db`), in versioned migrations.
+enum SQLiteSecureClientSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE identity (
+                    only INTEGER PRIMARY KEY CHECK (only = 1),
+                    account BLOB NOT NULL,              -- 16-byte account id
+                    name TEXT NOT NULL,
+                    server TEXT NOT NULL,               -- HOST:PORT of the v3 server
+                    identity_seed BLOB NOT NULL,        -- Ed25519 seed, 32 bytes
+                    agreement_private_key BLOB NOT NULL -- X25519, 32 bytes
+                );
+                CREATE TABLE signed_prekey (
+                    id INTEGER PRIMARY KEY NOT NULL,
+                    private_key BLOB NOT NULL,
+                    created_at INTEGER NOT NULL,        -- ms since 1970 UTC
+                    replaced_at INTEGER                 -- NULL for the current one
+                );
+                CREATE TABLE one_time_prekey (
+                    id INTEGER PRIMARY KEY NOT NULL,
+                    private_key BLOB NOT NULL
+                );
+                CREATE TABLE counter (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    value INTEGER NOT NULL
+                );
+                CREATE TABLE session (
+                    peer BLOB PRIMARY KEY NOT NULL,
+                    state BLOB NOT NULL                 -- EndToEndSession, JSON
+                );
+                CREATE TABLE archived_session (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    peer BLOB NOT NULL,
+                    state BLOB NOT NULL                 -- EndToEndSession, JSON
+                );
+                CREATE INDEX archived_session_peer ON archived_session(peer, seq);
+                CREATE TABLE contact (
+                    account BLOB PRIMARY KEY NOT NULL,
+                    name TEXT UNIQUE,
+                    identity BLOB NOT NULL,             -- pinned: signing ‖ agreement ‖ signature
+                    verified INTEGER NOT NULL,
+                    changed_identity BLOB               -- another identity, waiting for trust
+                );
+                CREATE TABLE seen (
+                    message_id INTEGER PRIMARY KEY NOT NULL,
+                    seen_at INTEGER NOT NULL
+                );
+                CREATE TABLE history (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    peer BLOB NOT NULL,
+                    direction TEXT NOT NULL,            -- 'in' or 'out'
+                    time INTEGER NOT NULL,
+                    kind TEXT NOT NULL,                 -- 'text' or 'file'
+                    body TEXT NOT NULL,
+                    message_id INTEGER,
+                    shown INTEGER NOT NULL              -- 0 for a received message not yet printed
+                );
+                CREATE INDEX history_unshown ON history(seq) WHERE shown = 0;
+                CREATE INDEX history_peer ON history(peer, seq);
+                """)
+        }
+        return migrator
+    }
+}

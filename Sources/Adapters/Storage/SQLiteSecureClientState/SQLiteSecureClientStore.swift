@@ -1,0 +1,231 @@
+import Application
+import Domain
+import Foundation
+import GRDB
+
+/// The v3 client's state in one SQLite database (`<home>/sealpost-v3.db`), file mode 0600: it
+/// holds the identity and prekey private keys and the sessions. Every write is one IMMEDIATE
+/// transaction, and a busy database is waited for (up to 10 s), so that several `sealpost`
+/// processes on one home are serialized.
+public final class SQLiteSecureClientStore: SecureClientStore {
+    /// The database's file name in a home.
+    public static let fileName = "sealpost-v3.db"
+
+    private let queue: DatabaseQueue
+
+    private init(queue: DatabaseQueue) {
+        self.queue = queue
+    }
+
+    /// Opens (creating when missing) the database at `path`, readable by the owner only, and
+    /// brings its schema up to date.
+    ///
+    /// - Throws: `ClientError.localState` when the database cannot be opened.
+    public static func open(path: String) throws -> SQLiteSecureClientStore {
+        do {
+            let fd = Foundation.open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw ClientError.localState("cannot create \(path): \(String(cString: strerror(errno)))")
+            }
+            fchmod(fd, 0o600)
+            close(fd)
+            var configuration = Configuration()
+            configuration.label = "sealpost-v3-client"
+            configuration.busyMode = .timeout(10)
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            try SQLiteSecureClientSchema.migrator.migrate(queue)
+            return SQLiteSecureClientStore(queue: queue)
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError.localState("cannot open the v3 client database \(path): \(error)")
+        }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SecureClientRecords) throws -> T) async throws -> T {
+        try await queue.read { db in try body(Records(db: db)) }
+    }
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any SecureClientRecords) throws -> T) async throws -> T {
+        try await queue.writeWithoutTransaction { db in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(Records(db: db))
+                return .commit
+            }
+            return result!
+        }
+    }
+
+    /// The records inside one transaction.
+    struct Records: SecureClientRecords {
+        let db: Database
+
+        func identity() throws -> SecureIdentityRecord? {
+            guard let row = try Row.fetchOne(db, sql: "SELECT account, name, server, identity_seed, agreement_private_key FROM identity") else {
+                return nil
+            }
+            guard let account = AccountID(bytes: [UInt8](row["account"] as Data)) else { throw ClientError.localState("the stored account id is not 16 bytes") }
+            return SecureIdentityRecord(
+                account: account, name: row["name"], server: row["server"],
+                identitySeed: [UInt8](row["identity_seed"] as Data), agreementPrivateKey: [UInt8](row["agreement_private_key"] as Data))
+        }
+
+        func saveIdentity(_ identity: SecureIdentityRecord) throws {
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO identity (only, account, name, server, identity_seed, agreement_private_key) VALUES (1, ?, ?, ?, ?, ?)",
+                arguments: [Data(identity.account.bytes), identity.name, identity.server, Data(identity.identitySeed), Data(identity.agreementPrivateKey)])
+        }
+
+        func setServer(_ server: String) throws {
+            try db.execute(sql: "UPDATE identity SET server = ?", arguments: [server])
+        }
+
+        func signedPrekeys() throws -> [StoredSignedPrekey] {
+            try Row.fetchAll(db, sql: "SELECT id, private_key, created_at, replaced_at FROM signed_prekey ORDER BY id").map { row in
+                StoredSignedPrekey(
+                    id: UInt32(row["id"] as Int64), privateKey: [UInt8](row["private_key"] as Data),
+                    createdAt: UInt64(row["created_at"] as Int64), replacedAt: (row["replaced_at"] as Int64?).map(UInt64.init))
+            }
+        }
+
+        func addSignedPrekey(id: UInt32, privateKey: [UInt8], now: UInt64) throws {
+            try db.execute(sql: "UPDATE signed_prekey SET replaced_at = ? WHERE replaced_at IS NULL", arguments: [Int64(now)])
+            try db.execute(sql: "INSERT INTO signed_prekey (id, private_key, created_at) VALUES (?, ?, ?)",
+                           arguments: [Int64(id), Data(privateKey), Int64(now)])
+        }
+
+        func deleteSignedPrekeys(replacedBefore time: UInt64) throws {
+            try db.execute(sql: "DELETE FROM signed_prekey WHERE replaced_at IS NOT NULL AND replaced_at < ?", arguments: [Int64(time)])
+        }
+
+        func oneTimePrekeys() throws -> [UInt32: [UInt8]] {
+            var keys: [UInt32: [UInt8]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, private_key FROM one_time_prekey") {
+                keys[UInt32(row["id"] as Int64)] = [UInt8](row["private_key"] as Data)
+            }
+            return keys
+        }
+
+        func addOneTimePrekeys(_ prekeys: [(id: UInt32, privateKey: [UInt8])]) throws {
+            for prekey in prekeys {
+                try db.execute(sql: "INSERT INTO one_time_prekey (id, private_key) VALUES (?, ?)", arguments: [Int64(prekey.id), Data(prekey.privateKey)])
+            }
+        }
+
+        func deleteOneTimePrekey(id: UInt32) throws {
+            try db.execute(sql: "DELETE FROM one_time_prekey WHERE id = ?", arguments: [Int64(id)])
+        }
+
+        func counter(_ name: String) throws -> UInt64 {
+            UInt64(try Int64.fetchOne(db, sql: "SELECT value FROM counter WHERE name = ?", arguments: [name]) ?? 0)
+        }
+
+        func setCounter(_ name: String, to value: UInt64) throws {
+            try db.execute(sql: "INSERT OR REPLACE INTO counter (name, value) VALUES (?, ?)", arguments: [name, Int64(value)])
+        }
+
+        func session(with peer: AccountID) throws -> EndToEndSession? {
+            guard let data = try Data.fetchOne(db, sql: "SELECT state FROM session WHERE peer = ?", arguments: [Data(peer.bytes)]) else { return nil }
+            return try JSONDecoder().decode(EndToEndSession.self, from: data)
+        }
+
+        func saveSession(_ session: EndToEndSession) throws {
+            try db.execute(sql: "INSERT OR REPLACE INTO session (peer, state) VALUES (?, ?)",
+                           arguments: [Data(session.remoteAccount), try JSONEncoder().encode(session)])
+        }
+
+        func deleteSession(with peer: AccountID) throws {
+            try db.execute(sql: "DELETE FROM session WHERE peer = ?", arguments: [Data(peer.bytes)])
+        }
+
+        func archivedSessions(with peer: AccountID) throws -> [(key: Int64, session: EndToEndSession)] {
+            try Row.fetchAll(db, sql: "SELECT seq, state FROM archived_session WHERE peer = ? ORDER BY seq DESC", arguments: [Data(peer.bytes)]).map { row in
+                (row["seq"], try JSONDecoder().decode(EndToEndSession.self, from: row["state"] as Data))
+            }
+        }
+
+        func archiveSession(_ session: EndToEndSession) throws {
+            let peer = Data(session.remoteAccount)
+            try db.execute(sql: "INSERT INTO archived_session (peer, state) VALUES (?, ?)", arguments: [peer, try JSONEncoder().encode(session)])
+            try db.execute(sql: """
+                DELETE FROM archived_session WHERE peer = ? AND seq NOT IN
+                    (SELECT seq FROM archived_session WHERE peer = ? ORDER BY seq DESC LIMIT 4)
+                """, arguments: [peer, peer])
+        }
+
+        func deleteArchivedSession(key: Int64) throws {
+            try db.execute(sql: "DELETE FROM archived_session WHERE seq = ?", arguments: [key])
+        }
+
+        func contact(id: AccountID) throws -> SecureContact? {
+            try Row.fetchOne(db, sql: "SELECT * FROM contact WHERE account = ?", arguments: [Data(id.bytes)]).map(Self.contact)
+        }
+
+        func contact(named name: String) throws -> SecureContact? {
+            try Row.fetchOne(db, sql: "SELECT * FROM contact WHERE name = ?", arguments: [name]).map(Self.contact)
+        }
+
+        func contacts() throws -> [SecureContact] {
+            try Row.fetchAll(db, sql: "SELECT * FROM contact ORDER BY name, account").map(Self.contact)
+        }
+
+        func saveContact(_ contact: SecureContact) throws {
+            if let name = contact.name {
+                // A name moves to the account that holds it now.
+                try db.execute(sql: "UPDATE contact SET name = NULL WHERE name = ? AND account <> ?", arguments: [name, Data(contact.account.bytes)])
+            }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO contact (account, name, identity, verified, changed_identity) VALUES (?, ?, ?, ?, ?)",
+                arguments: [Data(contact.account.bytes), contact.name, Data(contact.identity.storedBytes), contact.verified,
+                            contact.changedIdentity.map { Data($0.storedBytes) }])
+        }
+
+        private static func contact(_ row: Row) -> SecureContact {
+            SecureContact(
+                account: AccountID(bytes: [UInt8](row["account"] as Data))!, name: row["name"],
+                identity: IdentityKeys(storedBytes: [UInt8](row["identity"] as Data))!, verified: row["verified"],
+                changedIdentity: (row["changed_identity"] as Data?).flatMap { IdentityKeys(storedBytes: [UInt8]($0)) })
+        }
+
+        func isSeen(messageID id: UInt64) throws -> Bool {
+            try Int64.fetchOne(db, sql: "SELECT 1 FROM seen WHERE message_id = ?", arguments: [Int64(bitPattern: id)]) != nil
+        }
+
+        func markSeen(messageID id: UInt64, at time: UInt64) throws {
+            try db.execute(sql: "INSERT OR IGNORE INTO seen (message_id, seen_at) VALUES (?, ?)", arguments: [Int64(bitPattern: id), Int64(time)])
+        }
+
+        func appendHistory(_ entry: SecureHistoryEntry) throws {
+            try db.execute(
+                sql: "INSERT INTO history (peer, direction, time, kind, body, message_id, shown) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [Data(entry.peer.bytes), entry.direction.rawValue, Int64(entry.time), entry.kind, entry.body,
+                            entry.messageID.map { Int64(bitPattern: $0) }, entry.direction == .sent])
+        }
+
+        func unshownHistory() throws -> [(key: Int64, entry: SecureHistoryEntry)] {
+            try Row.fetchAll(db, sql: "SELECT * FROM history WHERE shown = 0 ORDER BY seq").map { row in
+                (row["seq"], Self.entry(row, peer: AccountID(bytes: [UInt8](row["peer"] as Data))!))
+            }
+        }
+
+        func markShown(messageIDs: [UInt64]) throws {
+            for id in messageIDs {
+                try db.execute(sql: "UPDATE history SET shown = 1 WHERE message_id = ? AND direction = 'in'", arguments: [Int64(bitPattern: id)])
+            }
+        }
+
+        private static func entry(_ row: Row, peer: AccountID) -> SecureHistoryEntry {
+            SecureHistoryEntry(
+                peer: peer, direction: SecureHistoryEntry.Direction(rawValue: row["direction"]) ?? .received,
+                time: UInt64(row["time"] as Int64), kind: row["kind"], body: row["body"],
+                messageID: (row["message_id"] as Int64?).map { UInt64(bitPattern: $0) })
+        }
+
+        func history(with peer: AccountID) throws -> [SecureHistoryEntry] {
+            try Row.fetchAll(db, sql: "SELECT * FROM history WHERE peer = ? ORDER BY seq", arguments: [Data(peer.bytes)]).map { row in
+                Self.entry(row, peer: peer)
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Domain
+
+/// Where a v3 client keeps its state between runs (its keys, sessions, contacts, seen message
+/// ids and history): one database per home, written by one transaction at a time.
+///
+/// `write` runs `body` in one exclusive (IMMEDIATE) transaction: several processes on one
+/// home are serialized, and everything `body` changed is committed together or not at all.
+/// Every read-modify-write of a session goes through `write`.
+public protocol SecureClientStore: Sendable {
+    /// Runs `body` in a read transaction.
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SecureClientRecords) throws -> T) async throws -> T
+    /// Runs `body` in one exclusive write transaction, committed when it returns.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SecureClientRecords) throws -> T) async throws -> T
+}
+
+/// The records of a `SecureClientStore`, inside one of its transactions. Synchronous: it is
+/// only used within `read` or `write`.
+public protocol SecureClientRecords {
+    func identity() throws -> SecureIdentityRecord?
+    func saveIdentity(_ identity: SecureIdentityRecord) throws
+    /// Changes the server address kept with the identity.
+    func setServer(_ server: String) throws
+
+    /// The signed prekeys kept: the current one (not replaced) and earlier ones still kept.
+    func signedPrekeys() throws -> [StoredSignedPrekey]
+    /// Adds `prekey` as the current signed prekey; the one it replaces is kept, marked replaced at `now`.
+    func addSignedPrekey(id: UInt32, privateKey: [UInt8], now: UInt64) throws
+    /// Deletes the signed prekeys replaced before `time`.
+    func deleteSignedPrekeys(replacedBefore time: UInt64) throws
+
+    /// The one-time prekeys' private keys, by id.
+    func oneTimePrekeys() throws -> [UInt32: [UInt8]]
+    func addOneTimePrekeys(_ prekeys: [(id: UInt32, privateKey: [UInt8])]) throws
+    func deleteOneTimePrekey(id: UInt32) throws
+
+    /// A counter kept in the store (the next prekey ids): its value, 0 when never set.
+    func counter(_ name: String) throws -> UInt64
+    func setCounter(_ name: String, to value: UInt64) throws
+
+    func session(with peer: AccountID) throws -> EndToEndSession?
+    func saveSession(_ session: EndToEndSession) throws
+    func deleteSession(with peer: AccountID) throws
+    /// Earlier sessions with `peer` (replaced when both sides began one at once), newest first,
+    /// with their keys: a message on one of them still opens.
+    func archivedSessions(with peer: AccountID) throws -> [(key: Int64, session: EndToEndSession)]
+    /// Keeps `session` among the earlier ones (the 4 newest are kept).
+    func archiveSession(_ session: EndToEndSession) throws
+    func deleteArchivedSession(key: Int64) throws
+
+    func contact(id: AccountID) throws -> SecureContact?
+    func contact(named name: String) throws -> SecureContact?
+    func contacts() throws -> [SecureContact]
+    func saveContact(_ contact: SecureContact) throws
+
+    /// Whether the server's message `id` was accepted (or dropped) already.
+    func isSeen(messageID id: UInt64) throws -> Bool
+    func markSeen(messageID id: UInt64, at time: UInt64) throws
+
+    /// Appends `entry`; a received one is marked not yet shown.
+    func appendHistory(_ entry: SecureHistoryEntry) throws
+    /// The received messages kept but not yet shown (a crash came between), with their keys.
+    func unshownHistory() throws -> [(key: Int64, entry: SecureHistoryEntry)]
+    /// Marks the received messages of `messageIDs` shown.
+    func markShown(messageIDs: [UInt64]) throws
+    /// The history with `peer`, oldest first.
+    func history(with peer: AccountID) throws -> [SecureHistoryEntry]
+}

@@ -1,0 +1,17 @@
+import Application
+import Domain
+
+/// What became of one delivery.
+enum SecureReceipt: Sendable {
+    /// Decrypted, kept in the history, acknowledged.
+    case message(messageID: UInt64, from: AccountID, name: String?, time: UInt64, content: MessageContent)
+    /// Its id was accepted before (a redelivery after a crash before the ACK): acknowledged, not shown.
+    case alreadySeen(messageID: UInt64)
+    /// A replayed or duplicated envelope (its message key was used already): dropped.
+    case duplicate(messageID: UInt64, from: AccountID, name: String?)
+    /// Sent under an identity other than the one pinned for the sender: left on the server
+    /// until the user trusts the new key.
+    case keyChanged(messageID: UInt64, from: AccountID, name: String?)
+    /// It does not open: dropped and acknowledged.
+    case failed(messageID: UInt64, from: AccountID, name: String?, reason: String)
+}
