@@ -23,6 +23,17 @@ final class TamperingEnvelopeQueue: EnvelopeQueue {
         return id
     }
 
+    func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64,
+                 within cap: InboxCap) async throws -> InboxAdmission {
+        let admission = try await inner.enqueue(to: recipient, from: sender, envelope: envelope, storedAt: storedAt, within: cap)
+        if case .stored = admission, replays.withLock({ $0 }) {
+            _ = try await inner.enqueue(to: recipient, from: sender, envelope: envelope, storedAt: storedAt)
+        }
+        return admission
+    }
+
+    func expire(storedBefore: UInt64) async throws -> Int { try await inner.expire(storedBefore: storedBefore) }
+
     func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) async throws -> [QueuedEnvelope] {
         let leased = try await inner.lease(for: recipient, to: holder, limit: limit, until: until)
         return reverses.withLock { $0 } ? leased.reversed() : leased
