@@ -11,6 +11,11 @@ public struct AccountLimits: Sendable, Hashable {
     /// How long a delivery lease holds without renewal: how soon a dead process's in-flight
     /// deliveries go to another session. Live sessions renew at a third of it.
     public var leaseSeconds: Double
+    /// The largest attachment (`limits.maxAttachmentBytes`).
+    public var maxAttachmentBytes: UInt64 = 4 << 30
+    /// How long an attachment is kept after its creation, complete or not
+    /// (`limits.attachmentTTLDays`); fractions of a day are allowed.
+    public var attachmentTTLDays: Double = 30
 
     public init(maxEnvelopeBytes: Int = 65_536, maxOneTimePrekeys: Int = 100, prekeysLowThreshold: Int = 10,
                 directoryListable: Bool = true, leaseSeconds: Double = 60) {

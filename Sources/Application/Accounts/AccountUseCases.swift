@@ -8,6 +8,8 @@ public struct AccountUseCases: Sendable {
     public let find: FindAccounts
     public let fetchBundle: FetchPrekeyBundle
     public let send: SendEnvelope
+    /// `nil` when the server keeps no attachments: their requests are `unavailable`.
+    public let attachments: ManageAttachments?
     public let limits: AccountLimits
     let queue: any EnvelopeQueue
     let notifier: any DeliveryNotifier
@@ -15,7 +17,7 @@ public struct AccountUseCases: Sendable {
 
     public init(accounts store: any AccountStore, queue: any EnvelopeQueue, notifier: any DeliveryNotifier,
                 verifier: any SignatureVerifier, clock: any WallClock, limits: AccountLimits,
-                newID: @escaping @Sendable () -> AccountID = RegisterAccount.randomID) {
+                newID: @escaping @Sendable () -> AccountID = RegisterAccount.randomID, attachments: (any AttachmentStore)? = nil) {
         let cached = CachedAccounts(store)
         self.register = RegisterAccount(store: store, accounts: cached, verifier: verifier, limits: limits, newID: newID)
         self.authenticate = AuthenticateAccount(store: store, accounts: cached, verifier: verifier)
@@ -23,6 +25,7 @@ public struct AccountUseCases: Sendable {
         self.find = FindAccounts(store: store, limits: limits)
         self.fetchBundle = FetchPrekeyBundle(store: store, notifier: notifier, limits: limits)
         self.send = SendEnvelope(accounts: cached, queue: queue, notifier: notifier, clock: clock, limits: limits)
+        self.attachments = attachments.map { ManageAttachments(store: $0, accounts: cached, clock: clock, limits: limits) }
         self.limits = limits
         self.queue = queue
         self.notifier = notifier

@@ -12,7 +12,7 @@ struct SealpostCommand: AsyncParsableCommand {
             RequestKeyCommand.self, SendKeyCommand.self, SendCommand.self, SendFileCommand.self,
             InboxCommand.self, MenuCommand.self,
             SecureHelloCommand.self, ForgetServerCommand.self,
-            BenchCommand.self,
+            BenchCommand.self, AttachmentBenchCommand.self,
         ]
     )
 }

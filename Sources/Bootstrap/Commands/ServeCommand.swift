@@ -75,6 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
         // The certificate first: a bad tls.* setting stops the server before it opens the store.
         var secureCertificate: ServerCertificate?
         var secureServer: SecureServer?
+        var attachmentUseCases: ManageAttachments?
         if configuration.secureEnabled {
             let certificate = try await configuration.loadCertificate()
             for warning in certificate.warnings { logger.warning("tls: \(warning)") }
@@ -91,7 +92,9 @@ struct ServeCommand: AsyncParsableCommand {
                 secure.host = configuration.server.host
                 let useCases = AccountUseCases(
                     accounts: storage.accounts, queue: storage.envelopes, notifier: storage.notifier,
-                    verifier: OpenSSLSignatureVerifier(), clock: SystemWallClock(), limits: configuration.accountLimits)
+                    verifier: OpenSSLSignatureVerifier(), clock: SystemWallClock(), limits: configuration.accountLimits,
+                    attachments: storage.attachments)
+                attachmentUseCases = useCases.attachments
                 secureServer = try await SecureServer.bind(
                     configuration: secure, certificate: certificate, router: SecureRequestRouter(useCases: useCases), logger: logger)
             }
@@ -118,6 +121,11 @@ struct ServeCommand: AsyncParsableCommand {
             if secureServer != nil {
                 services.append(.init(service: LeaseHousekeepingService(
                     queue: storage.envelopes, clock: SystemWallClock(), interval: .seconds(10), logger: logger)))
+            }
+            if let attachmentUseCases {
+                services.append(.init(service: AttachmentHousekeepingService(
+                    attachments: attachmentUseCases, interval: AttachmentHousekeepingService.interval(ttlDays: configuration.attachmentTTLDays),
+                    logger: logger)))
             }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
