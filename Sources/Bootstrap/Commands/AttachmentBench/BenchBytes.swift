@@ -7,18 +7,17 @@ struct BenchBytes: Sendable {
     let seed: UInt64
 
     func bytes(at offset: UInt64, count: Int) -> ByteBuffer {
-        var buffer = ByteBuffer()
         let firstWord = offset / 8
-        let lastWord = (offset + UInt64(count) + 7) / 8
+        let words = Int((offset + UInt64(count) + 7) / 8 - firstWord)
         let skip = Int(offset % 8)
-        buffer.reserveCapacity(Int(lastWord - firstWord) * 8)
-        var word = firstWord
-        while word < lastWord {
-            buffer.writeInteger(Self.mix(seed &+ word), endianness: .little)
-            word += 1
+        var buffer = ByteBuffer()
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: words * 8) { raw in
+            for index in 0..<words {
+                raw.storeBytes(of: Self.mix(seed &+ firstWord &+ UInt64(index)).littleEndian, toByteOffset: index * 8, as: UInt64.self)
+            }
+            return words * 8
         }
-        buffer.moveReaderIndex(forwardBy: skip)
-        return buffer.getSlice(at: buffer.readerIndex, length: count)!
+        return buffer.getSlice(at: skip, length: count)!
     }
 
     private static func mix(_ value: UInt64) -> UInt64 {
