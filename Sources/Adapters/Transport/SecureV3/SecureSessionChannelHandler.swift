@@ -41,7 +41,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     /// the socket and the worker waits for the socket, so a session never holds more than a
     /// few chunks whatever the client pipelines.
     private var attachmentBytes = 0
-    private let attachmentBytesLimit = 4 << 20
+    private let attachmentBytesLimit = 2 << 20
     private let maxAttachmentRead: Int
 
     /// - Parameters:
