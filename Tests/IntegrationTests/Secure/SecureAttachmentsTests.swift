@@ -109,6 +109,27 @@ struct SecureAttachmentsTests {
         }
     }
 
+    @Test("a deep pipeline: 24 writes and 24 reads of a frame's worth in flight are answered in order, byte for byte", arguments: StoreKind.available)
+    func deepPipeline(_ kind: StoreKind) async throws {
+        try await Self.withServer(kind) { setup in
+            let chunk = Int(V3Frame.defaultMaxLength) - 64
+            let content = Self.bytes(24 * chunk + 1, seed: 4)
+            let size = UInt64(content.count)
+            try await withPinnedSession(setup.server) { session in
+                let probe = V3Probe(session)
+                let me = try await probe.register(try V3TestAccount("alice"))
+                // The session's worker runs them one at a time and stops reading while it holds
+                // more than a few chunks; the client never waits for an answer before sending.
+                var transfer = AttachmentTransfer(session: session, chunk: chunk, window: 24)
+                let id = try await transfer.create(size: size, recipients: [me])
+                #expect(try await transfer.upload(id, from: 0, to: size, source: Self.source(content)) == size)
+                var back: [UInt8] = []
+                _ = try await transfer.download(id, from: 0, to: size) { back += Array($0.readableBytesView) }
+                #expect(back == content)
+            }
+        }
+    }
+
     @Test("an upload cut mid-way resumes from ATTACH_STATUS on a new connection; a write elsewhere is wrongOffset", arguments: StoreKind.available)
     func resumeUpload(_ kind: StoreKind) async throws {
         try await Self.withServer(kind) { setup in
