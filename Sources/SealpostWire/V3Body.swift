@@ -59,6 +59,10 @@ public struct V3BodyReader {
         AccountID(bytes: try fixed(AccountID.byteCount, field))!
     }
 
+    public mutating func attachment(_ field: String) throws -> AttachmentID {
+        AttachmentID(bytes: try fixed(AttachmentID.byteCount, field))!
+    }
+
     public mutating func signingKey(_ field: String) throws -> SigningPublicKey {
         try SigningPublicKey(bytes: try fixed(SigningPublicKey.byteCount, field))
     }

@@ -14,6 +14,15 @@ public enum V3RequestType: UInt8, Sendable, CaseIterable {
     case send = 0x09
     case ack = 0x0A
     case ping = 0x0B
+    case attachCreate = 0x0C
+    case attachWrite = 0x0D
+    case attachStatus = 0x0E
+    case attachRead = 0x0F
+    case attachDone = 0x10
+    case attachDelete = 0x11
+
+    /// The attachment requests (§9): a session runs them one at a time, in the order received.
+    public var isAttachment: Bool { (Self.attachCreate.rawValue...Self.attachDelete.rawValue).contains(rawValue) }
 }
 
 /// A REGISTER body (§5.1).
@@ -54,6 +63,11 @@ public enum V3Request: Hashable, Sendable {
     public static let maxPrekeysPerUpload = 100
     public static let maxListPage: UInt16 = 100
     public static let maxAcksPerRequest = 256
+    /// Recipients one attachment may name (§9.1).
+    public static let maxAttachmentRecipients = 100
+    /// ATTACH_READ's `length` may be up to `maxFrameBytes` less this, so that its RESULT fits
+    /// a frame (§9.4).
+    public static let attachmentReadHeadroom: UInt32 = 16
 
     case register(V3Registration)
     case authenticate(account: AccountID, signature: Signature)
@@ -66,6 +80,12 @@ public enum V3Request: Hashable, Sendable {
     case send(recipient: AccountID, envelope: ByteBuffer)
     case ack([UInt64])
     case ping
+    case attachCreate(size: UInt64, recipients: [AccountID])
+    case attachWrite(AttachmentID, offset: UInt64, data: ByteBuffer)
+    case attachStatus(AttachmentID)
+    case attachRead(AttachmentID, offset: UInt64, length: UInt32)
+    case attachDone(AttachmentID)
+    case attachDelete(AttachmentID)
 
     public var type: V3RequestType {
         switch self {
@@ -80,6 +100,12 @@ public enum V3Request: Hashable, Sendable {
         case .send: .send
         case .ack: .ack
         case .ping: .ping
+        case .attachCreate: .attachCreate
+        case .attachWrite: .attachWrite
+        case .attachStatus: .attachStatus
+        case .attachRead: .attachRead
+        case .attachDone: .attachDone
+        case .attachDelete: .attachDelete
         }
     }
 
@@ -131,6 +157,32 @@ public enum V3Request: Hashable, Sendable {
             request = .ack(try (0..<count).map { _ in try reader.u64("message id") })
         case .ping:
             request = .ping
+        case .attachCreate:
+            let size = try reader.u64("size")
+            let count = Int(try reader.u16("recipient count"))
+            guard (1...maxAttachmentRecipients).contains(count) else {
+                throw V3WireError.invalidField("\(count) recipients, 1 to \(maxAttachmentRecipients) allowed")
+            }
+            request = .attachCreate(size: size, recipients: try (0..<count).map { _ in try reader.account("recipient") })
+        case .attachWrite:
+            let id = try reader.attachment("attachment")
+            let offset = try reader.u64("offset")
+            // Bounded by the frame, like an envelope: the data is a slice of it, not a copy.
+            let data = try reader.bytes32("data", limit: maxEnvelope)
+            guard data.readableBytes > 0 else { throw V3WireError.invalidField("a write carries at least one byte") }
+            request = .attachWrite(id, offset: offset, data: data)
+        case .attachStatus:
+            request = .attachStatus(try reader.attachment("attachment"))
+        case .attachRead:
+            let id = try reader.attachment("attachment")
+            let offset = try reader.u64("offset")
+            let length = try reader.u32("length")
+            guard length > 0 else { throw V3WireError.invalidField("a read asks for at least one byte") }
+            request = .attachRead(id, offset: offset, length: length)
+        case .attachDone:
+            request = .attachDone(try reader.attachment("attachment"))
+        case .attachDelete:
+            request = .attachDelete(try reader.attachment("attachment"))
         }
         try reader.finish()
         return request
@@ -166,6 +218,20 @@ public enum V3Request: Hashable, Sendable {
             case .ack(let ids):
                 body.writeInteger(UInt16(ids.count))
                 for id in ids { body.writeInteger(id) }
+            case .attachCreate(let size, let recipients):
+                body.writeInteger(size)
+                body.writeInteger(UInt16(recipients.count))
+                for recipient in recipients { body.writeBytes(recipient.bytes) }
+            case .attachWrite(let id, let offset, let data):
+                body.writeBytes(id.bytes)
+                body.writeInteger(offset)
+                body.writeBytes32(data)
+            case .attachRead(let id, let offset, let length):
+                body.writeBytes(id.bytes)
+                body.writeInteger(offset)
+                body.writeInteger(length)
+            case .attachStatus(let id), .attachDone(let id), .attachDelete(let id):
+                body.writeBytes(id.bytes)
             }
         }
     }

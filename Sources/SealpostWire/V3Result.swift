@@ -23,6 +23,16 @@ public enum V3Result: Hashable, Sendable {
     case sent(messageID: UInt64, serverTime: UInt64)
     /// ACK: messages deleted.
     case acknowledged(UInt16)
+    /// ATTACH_CREATE: the new attachment.
+    case attachmentCreated(AttachmentID)
+    /// ATTACH_WRITE: bytes stored so far, the next write's offset.
+    case attachmentStored(UInt64)
+    /// ATTACH_STATUS.
+    case attachmentStatus(V3AttachmentStatus)
+    /// ATTACH_READ: the bytes asked for (fewer only at the end).
+    case attachmentData(ByteBuffer)
+    /// ATTACH_DONE: recipients that have not said they are done yet.
+    case attachmentRecipientsLeft(UInt16)
 
     /// Decodes the RESULT body of a request of type `request`.
     public static func decode(answering request: V3RequestType, body: ByteBuffer) throws -> V3Result {
@@ -60,6 +70,19 @@ public enum V3Result: Hashable, Sendable {
             result = .sent(messageID: try reader.u64("message id"), serverTime: try reader.u64("server time"))
         case .ack:
             result = .acknowledged(try reader.u16("deleted"))
+        case .attachCreate:
+            result = .attachmentCreated(try reader.attachment("attachment"))
+        case .attachWrite:
+            result = .attachmentStored(try reader.u64("stored"))
+        case .attachStatus:
+            result = .attachmentStatus(V3AttachmentStatus(
+                size: try reader.u64("size"), stored: try reader.u64("stored"), expiresAt: try reader.u64("expiresAt")))
+        case .attachRead:
+            result = .attachmentData(try reader.bytes32("data", limit: UInt32.max))
+        case .attachDone:
+            result = .attachmentRecipientsLeft(try reader.u16("recipientsLeft"))
+        case .attachDelete:
+            result = .done
         }
         try reader.finish()
         return result
@@ -71,7 +94,8 @@ public enum V3Result: Hashable, Sendable {
         switch self {
         case .registered(let account):
             body.writeBytes(account.bytes)
-        case .authenticated(let count), .prekeysStored(let count), .prekeyCount(let count), .acknowledged(let count):
+        case .authenticated(let count), .prekeysStored(let count), .prekeyCount(let count), .acknowledged(let count),
+             .attachmentRecipientsLeft(let count):
             body.writeInteger(count)
         case .done:
             break
@@ -99,9 +123,37 @@ public enum V3Result: Hashable, Sendable {
         case .sent(let id, let time):
             body.writeInteger(id)
             body.writeInteger(time)
+        case .attachmentCreated(let id):
+            body.writeBytes(id.bytes)
+        case .attachmentStored(let stored):
+            body.writeInteger(stored)
+        case .attachmentStatus(let status):
+            body.writeInteger(status.size)
+            body.writeInteger(status.stored)
+            body.writeInteger(status.expiresAt)
+        case .attachmentData(let data):
+            body.writeBytes32(data)
         }
         return body
     }
+}
+
+/// ATTACH_STATUS's answer (§9.3): where an upload or a download resumes.
+public struct V3AttachmentStatus: Hashable, Sendable {
+    /// The size declared by ATTACH_CREATE.
+    public var size: UInt64
+    /// Bytes stored so far; the attachment is complete when it equals `size`.
+    public var stored: UInt64
+    /// When the attachment is deleted whatever happens (ms since 1970-01-01 UTC).
+    public var expiresAt: UInt64
+
+    public init(size: UInt64, stored: UInt64, expiresAt: UInt64) {
+        self.size = size
+        self.stored = stored
+        self.expiresAt = expiresAt
+    }
+
+    public var isComplete: Bool { stored == size }
 }
 
 /// One entry of a LIST page.

@@ -56,6 +56,9 @@ public enum V3ErrorCode: UInt16, Sendable, CaseIterable {
     case directoryClosed = 14
     case duplicatePrekey = 15
     case unavailable = 16
+    case noSuchAttachment = 17
+    case wrongOffset = 18
+    case attachmentIncomplete = 19
 }
 
 /// An ERROR body. `code` stays a number so that a code added later still decodes.

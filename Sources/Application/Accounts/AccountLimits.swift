@@ -18,6 +18,11 @@ public struct AccountLimits: Sendable, Hashable {
     /// The `retryAfterMilliseconds` of `inboxFull`: a hint, since the inbox empties only as
     /// its owner reads (`limits.inbox.retryAfterSeconds`).
     public var inboxFullRetrySeconds: Double
+    /// The largest attachment (`limits.maxAttachmentBytes`).
+    public var maxAttachmentBytes: UInt64 = 4 << 30
+    /// How long an attachment is kept after its creation, complete or not
+    /// (`limits.attachmentTTLDays`); fractions of a day are allowed.
+    public var attachmentTTLDays: Double = 30
 
     public init(maxEnvelopeBytes: Int = 65_536, maxOneTimePrekeys: Int = 100, prekeysLowThreshold: Int = 10,
                 directoryListable: Bool = true, leaseSeconds: Double = 60, rates: RateLimits = RateLimits(),

@@ -16,6 +16,12 @@ public enum AccountRequestError: Error, Hashable, Sendable, CustomStringConverti
     case inboxFull(retryAfterMilliseconds: UInt32, String)
     /// Storage failed; the request may be retried later.
     case unavailable(String)
+    /// An attachment that does not exist, has expired, or is not the account's to touch.
+    case noSuchAttachment
+    /// An attachment write not at the stored offset.
+    case wrongOffset(stored: UInt64)
+    /// A read of an attachment whose upload has not finished.
+    case attachmentIncomplete(stored: UInt64, size: UInt64)
 
     public var description: String {
         switch self {
@@ -31,6 +37,9 @@ public enum AccountRequestError: Error, Hashable, Sendable, CustomStringConverti
         case .rateLimited(_, let why): why
         case .inboxFull(_, let why): why
         case .unavailable(let why): "the server cannot serve this now: \(why)"
+        case .noSuchAttachment: "no such attachment"
+        case .wrongOffset(let stored): "writes are sequential: the next one is at offset \(stored)"
+        case .attachmentIncomplete(let stored, let size): "the attachment is not complete: \(stored) of \(size) bytes stored"
         }
     }
 }

@@ -8,6 +8,8 @@ public struct AccountUseCases: Sendable {
     public let find: FindAccounts
     public let fetchBundle: FetchPrekeyBundle
     public let send: SendEnvelope
+    /// `nil` when the server keeps no attachments: their requests are `unavailable`.
+    public let attachments: ManageAttachments?
     public let limits: AccountLimits
     /// The rate limits; `chargeAttachmentBytes` is the attachments' daily quota.
     public let throttle: AccountThrottle
@@ -17,7 +19,7 @@ public struct AccountUseCases: Sendable {
 
     public init(accounts store: any AccountStore, queue: any EnvelopeQueue, notifier: any DeliveryNotifier,
                 verifier: any SignatureVerifier, clock: any WallClock, limits: AccountLimits,
-                newID: @escaping @Sendable () -> AccountID = RegisterAccount.randomID) {
+                newID: @escaping @Sendable () -> AccountID = RegisterAccount.randomID, attachments: (any AttachmentStore)? = nil) {
         let cached = CachedAccounts(store)
         let throttle = AccountThrottle(limits.rates, now: { clock.now() })
         self.throttle = throttle
@@ -27,6 +29,7 @@ public struct AccountUseCases: Sendable {
         self.find = FindAccounts(store: store, limits: limits)
         self.fetchBundle = FetchPrekeyBundle(store: store, notifier: notifier, limits: limits, throttle: throttle)
         self.send = SendEnvelope(accounts: cached, queue: queue, notifier: notifier, clock: clock, limits: limits, throttle: throttle)
+        self.attachments = attachments.map { ManageAttachments(store: $0, accounts: cached, clock: clock, limits: limits, throttle: throttle) }
         self.limits = limits
         self.queue = queue
         self.notifier = notifier

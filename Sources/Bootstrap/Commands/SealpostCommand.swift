@@ -13,7 +13,7 @@ struct SealpostCommand: AsyncParsableCommand {
             InboxCommand.self, ListenCommand.self, MenuCommand.self,
             SafetyNumberCommand.self, VerifyCommand.self, TrustCommand.self, ContactsCommand.self, HistoryCommand.self,
             SecureHelloCommand.self, ForgetServerCommand.self,
-            BenchCommand.self,
+            BenchCommand.self, AttachmentBenchCommand.self,
         ]
     )
 }

@@ -82,6 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
         // The certificate first: a bad tls.* setting stops the server before it opens the store.
         var secureCertificate: ServerCertificate?
         var secureServer: SecureServer?
+        var attachmentUseCases: ManageAttachments?
         if configuration.secureEnabled {
             let certificate = try await configuration.loadCertificate()
             for warning in certificate.warnings { logger.warning("tls: \(warning)") }
@@ -98,7 +99,9 @@ struct ServeCommand: AsyncParsableCommand {
                 secure.host = configuration.server.host
                 let useCases = AccountUseCases(
                     accounts: storage.accounts, queue: storage.envelopes, notifier: storage.notifier,
-                    verifier: OpenSSLSignatureVerifier(), clock: SystemWallClock(), limits: configuration.accountLimits)
+                    verifier: OpenSSLSignatureVerifier(), clock: SystemWallClock(), limits: configuration.accountLimits,
+                    attachments: storage.attachments)
+                attachmentUseCases = useCases.attachments
                 secureServer = try await SecureServer.bind(
                     configuration: secure, certificate: certificate, router: SecureRequestRouter(useCases: useCases), logger: logger)
             }
@@ -135,6 +138,11 @@ struct ServeCommand: AsyncParsableCommand {
                 services.append(.init(service: MessageExpiryService(
                     queue: storage.envelopes, clock: SystemWallClock(), timeToLiveSeconds: configuration.messageTTLDays * 86_400,
                     interval: .seconds(3600), logger: logger)))
+            }
+            if let attachmentUseCases {
+                services.append(.init(service: AttachmentHousekeepingService(
+                    attachments: attachmentUseCases, interval: AttachmentHousekeepingService.interval(ttlDays: configuration.attachmentTTLDays),
+                    logger: logger)))
             }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -11,6 +11,7 @@ struct OpenedStorage: Sendable {
     let accounts: any AccountStore
     let envelopes: any EnvelopeQueue
     let notifier: any DeliveryNotifier
+    let attachments: any AttachmentStore
     let close: @Sendable () async -> Void
 
     /// Builds the adapters for `configuration`: the one `switch` over the store kinds.
@@ -18,15 +19,20 @@ struct OpenedStorage: Sendable {
         switch configuration {
         case .memory:
             let messages = InMemoryMessageStore(inlineLimit: limits.inlineContentLimit)
+            let attachments = InMemoryAttachmentStore()
             return OpenedStorage(
                 clients: InMemoryClientDirectory(), messages: messages, accounts: InMemoryAccountStore(),
-                envelopes: InMemoryEnvelopeQueue(), notifier: LocalDeliveryNotifier(), close: { await messages.shutdown() })
+                envelopes: InMemoryEnvelopeQueue(), notifier: LocalDeliveryNotifier(), attachments: attachments,
+                close: {
+                    await messages.shutdown()
+                    await attachments.shutdown()
+                })
         case .sqlite(let path):
             // One process owns a SQLite database: its sessions are all told in-process.
             let storage = try await SQLiteStorage.open(path: path, logger: logger, inlineLimit: limits.inlineContentLimit)
             return OpenedStorage(
                 clients: storage.clients, messages: storage.messages, accounts: storage.accounts, envelopes: storage.envelopes,
-                notifier: LocalDeliveryNotifier(), close: { await storage.close() })
+                notifier: LocalDeliveryNotifier(), attachments: storage.attachments, close: { await storage.close() })
         case .postgres(let url, let poolSize, let claimLeaseSeconds):
             var settings = PostgresStorage.Configuration()
             settings.poolSize = poolSize
@@ -36,7 +42,7 @@ struct OpenedStorage: Sendable {
             // Servers sharing the database tell each other's sessions through LISTEN/NOTIFY.
             return OpenedStorage(
                 clients: storage.clients, messages: storage.messages, accounts: storage.accounts, envelopes: storage.envelopes,
-                notifier: storage.notifier, close: { await storage.shutdown() })
+                notifier: storage.notifier, attachments: storage.attachments, close: { await storage.shutdown() })
         }
     }
 }

@@ -35,6 +35,8 @@ struct ConfigurationFile: Decodable {
         var inlineContentBytes: UInt64?
         var maxFrameBytes: UInt64?
         var maxEnvelopeBytes: UInt64?
+        var maxAttachmentBytes: UInt64?
+        var attachmentTTLDays: Double?
         var rate: Rate?
         var inbox: Inbox?
         var messageTTLDays: Double?

@@ -36,6 +36,9 @@ struct SealpostConfiguration: Hashable, Sendable {
     var tls = TLSFiles()
     /// `directory.listable`: whether v3 LIST is served.
     var directoryListable = true
+    /// `limits.maxAttachmentBytes` and `limits.attachmentTTLDays` (docs/protocol-v3.md §9).
+    var maxAttachmentBytes: UInt64 = 4 << 30
+    var attachmentTTLDays = 30.0
     /// `limits.rate.*`: the v3 leaky buckets.
     var rates = RateLimits()
     /// `limits.inbox.*`: the v3 inbox cap, and the retry hint of `inboxFull`.
@@ -46,8 +49,11 @@ struct SealpostConfiguration: Hashable, Sendable {
 
     /// The limits the v3 use cases enforce.
     var accountLimits: AccountLimits {
-        AccountLimits(maxEnvelopeBytes: Int(secure.maxEnvelopeBytes), directoryListable: directoryListable,
-                      rates: rates, inbox: inbox, inboxFullRetrySeconds: inboxFullRetrySeconds)
+        var limits = AccountLimits(maxEnvelopeBytes: Int(secure.maxEnvelopeBytes), directoryListable: directoryListable,
+                                   rates: rates, inbox: inbox, inboxFullRetrySeconds: inboxFullRetrySeconds)
+        limits.maxAttachmentBytes = maxAttachmentBytes
+        limits.attachmentTTLDays = attachmentTTLDays
+        return limits
     }
 
     /// Reads a JSON configuration file (see `config/`) over `base`: keys left out keep
@@ -122,6 +128,16 @@ struct SealpostConfiguration: Hashable, Sendable {
             secure.maxFrameBytes = UInt32(frame)
             secure.maxEnvelopeBytes = UInt32(envelope)
             try apply(limits, source: source)
+            if let value = try Self.range(limits.maxAttachmentBytes, 1...(1 << 40), "limits.maxAttachmentBytes", source) {
+                maxAttachmentBytes = value
+            }
+            if let days = limits.attachmentTTLDays {
+                // Fractions of a day are allowed (tests use seconds); at most ten years.
+                guard days > 0, days <= 3650, days.isFinite else {
+                    throw ConfigurationError("\(source): limits.attachmentTTLDays must be above 0 and at most 3650, not \(days)")
+                }
+                attachmentTTLDays = days
+            }
         }
         if let tls = file.tls {
             if let path = tls.certificate { self.tls.certificate = path }

@@ -136,6 +136,8 @@ struct SecureServeTests {
             (#"{"server": {"secure": {"port": 70000}}}"#, "server.secure.port"),
             (#"{"limits": {"maxFrameBytes": 100}}"#, "limits.maxFrameBytes"),
             (#"{"limits": {"maxFrameBytes": 65536, "maxEnvelopeBytes": 65536}}"#, "limits.maxEnvelopeBytes"),
+            (#"{"limits": {"maxAttachmentBytes": 0}}"#, "limits.maxAttachmentBytes"),
+            (#"{"limits": {"attachmentTTLDays": 0}}"#, "limits.attachmentTTLDays"),
             (#"{"tls": {"certificate": "/nonexistent.pem"}}"#, "tls.certificate and tls.privateKey"),
             (#"{"server": {"legacy": {"enabled": false}, "secure": {"enabled": false}}}"#, "nothing to serve"),
             (#"{"limits": {"rate": {"sendsPerPair": {"burst": 0}}}}"#, "limits.rate.sendsPerPair"),

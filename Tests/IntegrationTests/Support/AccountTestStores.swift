@@ -10,6 +10,7 @@ struct AccountTestStores: Sendable {
     let accounts: any AccountStore
     let envelopes: any EnvelopeQueue
     let notifier: any DeliveryNotifier
+    let attachments: any AttachmentStore
     let close: @Sendable () async -> Void
 
     static let logger = Logger(label: "test.v3-stores")
@@ -17,15 +18,16 @@ struct AccountTestStores: Sendable {
     static func make(_ kind: StoreKind) async throws -> AccountTestStores {
         switch kind {
         case .memory:
+            let attachments = InMemoryAttachmentStore()
             return AccountTestStores(
                 accounts: InMemoryAccountStore(), envelopes: InMemoryEnvelopeQueue(), notifier: LocalDeliveryNotifier(),
-                close: {})
+                attachments: attachments, close: { await attachments.shutdown() })
         case .sqlite:
             let directory = try TestStores.temporaryDirectory()
             let storage = try await SQLiteStorage.open(path: directory.appendingPathComponent("test.db").path, logger: logger)
             return AccountTestStores(
                 accounts: storage.accounts, envelopes: storage.envelopes, notifier: LocalDeliveryNotifier(),
-                close: {
+                attachments: storage.attachments, close: {
                     await storage.close()
                     try? FileManager.default.removeItem(at: directory)
                 })
@@ -34,7 +36,7 @@ struct AccountTestStores: Sendable {
             let storage = try await PostgresSchema.connect(schema)
             return AccountTestStores(
                 accounts: storage.accounts, envelopes: storage.envelopes, notifier: storage.notifier,
-                close: { await PostgresSchema.drop(schema, closing: storage) })
+                attachments: storage.attachments, close: { await PostgresSchema.drop(schema, closing: storage) })
         }
     }
 

@@ -83,6 +83,8 @@ enum V3Vectors {
         let spare = try prekey(id: 101, privateKey: aliceOneTime[1], signed: false)
         let authSignature = try OpenSSLCurve25519.sign(V3Signing.authentication(nonce: nonce, account: alice, certificateHash: certificateHash), seed: aliceSeed)
         let envelope: [UInt8] = Array("an opaque envelope".utf8)
+        let attachment = AttachmentID(bytes: Array(repeating: 0x33, count: 16))!
+        let chunk: [UInt8] = Array("ten bytes!".utf8)
         let bundle = PrekeyBundle(account: alice, identity: identity, signedPrekey: signed, oneTimePrekey: registration.oneTimePrekeys[0])
         let result = { (name: String, id: Int, value: V3Result, body: [(String, [UInt8])]) -> Vector in
             server(name, .result(requestID: UInt32(id), body: value.body()), type: 0x41, id: id, body)
@@ -128,6 +130,25 @@ enum V3Vectors {
             server("ERROR rateLimited", .error(requestID: 8, V3Error(.rateLimited, retryAfterMilliseconds: 1500, message: "slow down")), type: 0x42, id: 8,
                    [("code", be16(11)), ("retryAfterMilliseconds", be32(1500)), ("message", str16("slow down"))]),
             server("NOTICE prekeysLow", .notice(.prekeysLow(count: 3)), type: 0x44, id: 0, [("kind", be16(1)), ("count", be16(3))]),
+            request("ATTACH_CREATE", .attachCreate(size: 5_000_000, recipients: [bob]), id: 11,
+                    [("size", be64(5_000_000)), ("count", be16(1)), ("recipients[0]", bob.bytes)]),
+            result("RESULT to ATTACH_CREATE", 11, .attachmentCreated(attachment), [("attachment", attachment.bytes)]),
+            request("ATTACH_WRITE", .attachWrite(attachment, offset: 0, data: ByteBuffer(bytes: chunk)), id: 12,
+                    [("attachment", attachment.bytes), ("offset", be64(0)), ("data.length", be32(chunk.count)), ("data", chunk)]),
+            result("RESULT to ATTACH_WRITE", 12, .attachmentStored(UInt64(chunk.count)), [("stored", be64(UInt64(chunk.count)))]),
+            request("ATTACH_STATUS", .attachStatus(attachment), id: 13, [("attachment", attachment.bytes)]),
+            result("RESULT to ATTACH_STATUS", 13, .attachmentStatus(V3AttachmentStatus(size: 5_000_000, stored: 1_048_000, expiresAt: 1_798_592_000_000)),
+                   [("size", be64(5_000_000)), ("stored", be64(1_048_000)), ("expiresAt", be64(1_798_592_000_000))]),
+            request("ATTACH_READ", .attachRead(attachment, offset: 4_999_990, length: 1_048_560), id: 14,
+                    [("attachment", attachment.bytes), ("offset", be64(4_999_990)), ("length", be32(1_048_560))]),
+            result("RESULT to ATTACH_READ", 14, .attachmentData(ByteBuffer(bytes: chunk)), [("data.length", be32(chunk.count)), ("data", chunk)]),
+            request("ATTACH_DONE", .attachDone(attachment), id: 15, [("attachment", attachment.bytes)]),
+            result("RESULT to ATTACH_DONE", 15, .attachmentRecipientsLeft(0), [("recipientsLeft", be16(0))]),
+            request("ATTACH_DELETE", .attachDelete(attachment), id: 16, [("attachment", attachment.bytes)]),
+            result("RESULT to ATTACH_DELETE", 16, .done, []),
+            server("ERROR wrongOffset", .error(requestID: 12, V3Error(.wrongOffset, message: "writes are sequential: the next one is at offset 1048000")),
+                   type: 0x42, id: 12,
+                   [("code", be16(18)), ("retryAfterMilliseconds", be32(0)), ("message", str16("writes are sequential: the next one is at offset 1048000"))]),
         ]
     }
 }

@@ -123,6 +123,43 @@ enum PostgresMigrations {
             // Envelopes are ciphertext: compressing them is wasted work.
             "ALTER TABLE envelopes ALTER COLUMN envelope SET STORAGE EXTERNAL",
         ]),
+        // Protocol v3 attachments: metadata, recipients, and the bytes as chunk rows, so that
+        // any server on the database serves any attachment. A chunk is one ATTACH_WRITE, keyed
+        // by where it ends, so that a read finds the chunk holding its offset by the index.
+        Migration(version: 3, statements: [
+            """
+            CREATE TABLE attachments (
+                id bytea PRIMARY KEY,
+                uploader bytea NOT NULL,
+                size bigint NOT NULL,
+                stored bigint NOT NULL DEFAULT 0,
+                created_at bigint NOT NULL,
+                expires_at bigint NOT NULL,
+                CONSTRAINT attachments_stored_check CHECK (stored >= 0 AND stored <= size)
+            )
+            """,
+            "CREATE INDEX attachments_expires_at_idx ON attachments (expires_at)",
+            """
+            CREATE TABLE attachment_recipients (
+                attachment bytea NOT NULL REFERENCES attachments (id) ON DELETE CASCADE,
+                position integer NOT NULL,
+                recipient bytea NOT NULL,
+                done boolean NOT NULL DEFAULT false,
+                PRIMARY KEY (attachment, recipient)
+            )
+            """,
+            """
+            CREATE TABLE attachment_chunks (
+                attachment bytea NOT NULL REFERENCES attachments (id) ON DELETE CASCADE,
+                end_offset bigint NOT NULL,
+                start_offset bigint NOT NULL,
+                data bytea NOT NULL,
+                PRIMARY KEY (attachment, end_offset)
+            )
+            """,
+            // Ciphertext: compressing it is wasted work; EXTERNAL also makes substring() cheap.
+            "ALTER TABLE attachment_chunks ALTER COLUMN data SET STORAGE EXTERNAL",
+        ]),
     ]
 
     /// Creates `schema` if given and brings it up to the latest version. Blocking.

@@ -55,6 +55,8 @@ public final class PostgresStorage: Sendable {
     public let envelopes: PostgresEnvelopeQueue
     /// Account events, to and from every process on the database.
     public let notifier: PostgresDeliveryNotifier
+    /// The v3 attachments, as chunk rows.
+    public let attachments: PostgresAttachmentStore
     private let pool: PostgresConnectionPool
     private let uploadPool: PostgresConnectionPool
 
@@ -112,6 +114,7 @@ public final class PostgresStorage: Sendable {
         self.notifier = notifier
         self.accounts = PostgresAccountStore(pool: pool)
         self.envelopes = PostgresEnvelopeQueue(pool: pool)
+        self.attachments = PostgresAttachmentStore(pool: pool)
         self.clients = PostgresClientDirectory(
             pool: pool, seenBatchSize: configuration.seenBatchSize,
             seenFlushInterval: configuration.seenFlushInterval, logger: logger)

@@ -20,6 +20,8 @@ enum SQLiteErrors {
             throw error
         } catch let error as AccountStoreError {
             throw error
+        } catch let error as AttachmentStoreError {
+            throw error
         } catch let error as CancellationError {
             throw error
         } catch let error as DatabaseError {

@@ -75,6 +75,27 @@ enum SQLiteSchema {
                 CREATE INDEX envelopes_by_recipient ON envelopes (recipient, id);
                 """)
         }
+        migrator.registerMigration("v3: attachments") { db in
+            // Protocol v3 attachments: metadata here, bytes in `<path>.attachments/<id>.att`,
+            // whose length is the stored offset (AttachmentFiles).
+            try db.execute(sql: """
+                CREATE TABLE attachments (
+                    id BLOB PRIMARY KEY CHECK (length(id) = 16),
+                    uploader BLOB NOT NULL,
+                    size INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                );
+                CREATE INDEX attachments_by_expiry ON attachments (expires_at);
+                CREATE TABLE attachment_recipients (
+                    attachment BLOB NOT NULL REFERENCES attachments (id) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    recipient BLOB NOT NULL,
+                    done INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (attachment, recipient)
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -17,16 +17,20 @@ public final class SQLiteStorage: Sendable {
     public let accounts: SQLiteAccountStore
     /// The waiting v3 envelopes.
     public let envelopes: SQLiteEnvelopeQueue
+    /// The v3 attachments, their bytes in `<path>.attachments/`.
+    public let attachments: SQLiteAttachmentStore
 
     private let pool: DatabasePool
     private let logger: Logger
 
-    private init(pool: DatabasePool, clients: SQLiteClientDirectory, messages: SQLiteMessageStore, maxBatch: Int, logger: Logger) {
+    private init(pool: DatabasePool, clients: SQLiteClientDirectory, messages: SQLiteMessageStore, maxBatch: Int, attachmentDirectory: String,
+                 logger: Logger) {
         self.pool = pool
         self.clients = clients
         self.messages = messages
         self.accounts = SQLiteAccountStore(pool: pool)
         self.envelopes = SQLiteEnvelopeQueue(pool: pool, maxBatch: maxBatch)
+        self.attachments = SQLiteAttachmentStore(pool: pool, directory: attachmentDirectory)
         self.logger = logger
     }
 
@@ -61,7 +65,7 @@ public final class SQLiteStorage: Sendable {
             pool: pool,
             clients: SQLiteClientDirectory(pool: pool, flushInterval: seenFlushInterval, logger: logger),
             messages: SQLiteMessageStore(pool: pool, blobs: blobs, inlineLimit: inlineLimit, maxBatch: maxBatch, logger: logger),
-            maxBatch: maxBatch, logger: logger)
+            maxBatch: maxBatch, attachmentDirectory: path + ".attachments", logger: logger)
         try await storage.messages.recover()
         logger.info("SQLite storage open", metadata: ["path": "\(path)"])
         return storage

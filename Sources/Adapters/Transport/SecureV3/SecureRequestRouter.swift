@@ -43,7 +43,11 @@ public struct SecureRequestRouter: Sendable {
     }
 
     /// Any other request, as `account`; ACK goes through the session's `delivery`.
-    public func answer(_ request: V3Request, requestID: UInt32, account: AccountID, delivery: AccountDelivery?) async -> V3ServerMessage {
+    ///
+    /// - Parameter maxAttachmentRead: the largest ATTACH_READ whose RESULT fits the session's
+    ///   frames (§9.4).
+    public func answer(_ request: V3Request, requestID: UInt32, account: AccountID, delivery: AccountDelivery?,
+                       maxAttachmentRead: Int = Int(V3Frame.defaultMaxLength - V3Request.attachmentReadHeadroom)) async -> V3ServerMessage {
         do {
             let result: V3Result
             switch request {
@@ -72,10 +76,38 @@ public struct SecureRequestRouter: Sendable {
                 result = .acknowledged(Self.u16(try await delivery.acknowledge(ids.map(MessageID.init))))
             case .ping:
                 result = .done
+            case .attachCreate, .attachWrite, .attachStatus, .attachRead, .attachDone, .attachDelete:
+                guard let attachments = useCases.attachments else {
+                    throw AccountRequestError.unavailable("this server keeps no attachments")
+                }
+                result = try await Self.answer(request, attachments: attachments, account: account, maxRead: maxAttachmentRead)
             }
             return .result(requestID: requestID, body: result.body())
         } catch {
             return .error(requestID: requestID, Self.error(for: error))
+        }
+    }
+
+    /// An attachment request (§9).
+    private static func answer(_ request: V3Request, attachments: ManageAttachments, account: AccountID, maxRead: Int) async throws -> V3Result {
+        switch request {
+        case .attachCreate(let size, let recipients):
+            return .attachmentCreated(try await attachments.create(size: size, recipients: recipients, by: account).id)
+        case .attachWrite(let id, let offset, let data):
+            return .attachmentStored(try await attachments.write(id, at: offset, Array(data.readableBytesView), by: account))
+        case .attachStatus(let id):
+            let status = try await attachments.status(id, for: account)
+            return .attachmentStatus(V3AttachmentStatus(size: status.size, stored: status.stored, expiresAt: status.expiresAt))
+        case .attachRead(let id, let offset, let length):
+            let bytes = try await attachments.read(id, at: offset, count: Int(length), maxCount: maxRead, for: account)
+            return .attachmentData(ByteBuffer(bytes: bytes))
+        case .attachDone(let id):
+            return .attachmentRecipientsLeft(u16(try await attachments.done(id, by: account)))
+        case .attachDelete(let id):
+            try await attachments.delete(id, by: account)
+            return .done
+        default:
+            throw AccountRequestError.unavailable("not an attachment request")
         }
     }
 
@@ -97,6 +129,9 @@ public struct SecureRequestRouter: Sendable {
             case .rateLimited(let after, _): return V3Error(.rateLimited, retryAfterMilliseconds: after, message: text)
             case .inboxFull(let after, _): return V3Error(.inboxFull, retryAfterMilliseconds: after, message: text)
             case .unavailable: return V3Error(.unavailable, retryAfterMilliseconds: 1000, message: text)
+            case .noSuchAttachment: return V3Error(.noSuchAttachment, message: text)
+            case .wrongOffset: return V3Error(.wrongOffset, message: text)
+            case .attachmentIncomplete: return V3Error(.attachmentIncomplete, message: text)
             }
         default:
             // Storage failures: the text names the store's trouble, never a key or a payload.

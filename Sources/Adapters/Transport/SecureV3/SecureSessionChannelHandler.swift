@@ -32,6 +32,17 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var delivery: AccountDelivery?
     private var deliveryTask: Task<Void, Never>?
+    /// Attachment requests wait here for the session's one attachment worker, which runs
+    /// them one at a time in the order received (§9: writes are sequential).
+    private var attachmentJobs: AsyncStream<AttachmentJob>.Continuation?
+    private var attachmentTask: Task<Void, Never>?
+    /// Attachment bytes the session holds: writes waiting for the worker, and read answers not
+    /// yet handed to the socket. Over `attachmentBytesLimit`, the session stops reading from
+    /// the socket and the worker waits for the socket, so a session never holds more than a
+    /// few chunks whatever the client pipelines.
+    private var attachmentBytes = 0
+    private let attachmentBytesLimit = 2 << 20
+    private let maxAttachmentRead: Int
 
     /// - Parameters:
     ///   - router: runs the requests; `nil` serves the channel alone (every sign-in is refused
@@ -42,6 +53,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         self.router = router
         self.binding = ChannelBinding(nonce: hello.nonce, certificateHash: certificateHash)
         self.deliveryWindow = Int(hello.deliveryWindow)
+        self.maxAttachmentRead = Int(hello.maxFrameBytes) - Int(V3Request.attachmentReadHeadroom)
         // No buffer limit of its own: the decoder refuses a length over maxFrameBytes from its
         // first four bytes, so at most one incomplete frame and one read wait here.
         frames = NIOSingleStepByteToMessageProcessor(V3FrameDecoder(maxLength: hello.maxFrameBytes))
@@ -65,6 +77,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         authDeadline?.cancel()
         authDeadline = nil
         endDelivery()
+        endAttachments()
         self.context = nil
     }
 
@@ -73,6 +86,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         authDeadline = nil
         closing = true
         endDelivery()
+        endAttachments()
         context.fireChannelInactive()
     }
 
@@ -111,7 +125,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        if context.channel.isWritable, attachmentBytes <= attachmentBytesLimit {
             context.read()
         } else {
             readPending = true
@@ -119,11 +133,17 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, readPending {
+        resumeReading(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Issues the `read` held back, once the channel is writable and the attachment bytes are
+    /// under their limit again.
+    private func resumeReading(context: ChannelHandlerContext) {
+        if readPending, context.channel.isWritable, attachmentBytes <= attachmentBytesLimit {
             readPending = false
             context.read()
         }
-        context.fireChannelWritabilityChanged()
     }
 
     private func timedOut(channel: any Channel) {
@@ -188,6 +208,10 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
 
     private func dispatch(requestID: UInt32, _ request: V3Request, account: AccountID, context: ChannelHandlerContext) {
         guard let router else { return }
+        if request.type.isAttachment {
+            enqueueAttachment(AttachmentJob(requestID: requestID, request: request, account: account), router: router, context: context)
+            return
+        }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
         let delivery = self.delivery
@@ -199,6 +223,78 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                 handler.perform(handler.machine.completed(requestID: requestID, answer), context: context)
             }
         }
+    }
+
+    // MARK: Attachments
+
+    private struct AttachmentJob: Sendable {
+        let requestID: UInt32
+        let request: V3Request
+        let account: AccountID
+
+        /// The bytes the job holds while it waits: a write's data.
+        var heldBytes: Int {
+            if case .attachWrite(_, _, let data) = request { data.readableBytes } else { 0 }
+        }
+    }
+
+    private func enqueueAttachment(_ job: AttachmentJob, router: SecureRequestRouter, context: ChannelHandlerContext) {
+        if attachmentJobs == nil {
+            let (jobs, continuation) = AsyncStream.makeStream(of: AttachmentJob.self)
+            attachmentJobs = continuation
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            let maxRead = maxAttachmentRead
+            attachmentTask = Task {
+                for await job in jobs {
+                    guard !Task.isCancelled else { break }
+                    let answer = await router.answer(job.request, requestID: job.requestID, account: job.account, delivery: nil,
+                                                     maxAttachmentRead: maxRead)
+                    // Written on the loop; the worker goes on at once unless the session holds
+                    // too many bytes, and then once this answer has reached the socket.
+                    try? await loop.flatSubmit { handler.value.finishAttachment(job, answer, loop: loop) }.get()
+                }
+            }
+        }
+        attachmentBytes += job.heldBytes
+        attachmentJobs?.yield(job)
+    }
+
+    /// Sends a finished attachment request's answer; the returned future completes when the
+    /// worker may run the next one.
+    private func finishAttachment(_ job: AttachmentJob, _ answer: V3ServerMessage, loop: any EventLoop) -> EventLoopFuture<Void> {
+        attachmentBytes -= job.heldBytes
+        guard let context, !closing else { return loop.makeSucceededVoidFuture() }
+        var written: EventLoopFuture<Void>?
+        for action in machine.completed(requestID: job.requestID, answer) {
+            guard case .send(let message) = action else { continue }
+            var buffer = context.channel.allocator.buffer(capacity: 64)
+            message.write(into: &buffer)
+            let size = buffer.readableBytes
+            attachmentBytes += size
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            promise.futureResult.whenComplete { _ in
+                let handler = handler.value
+                handler.attachmentBytes -= size
+                if let context = handler.context { handler.resumeReading(context: context) }
+            }
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
+            written = promise.futureResult
+        }
+        resumeReading(context: context)
+        if attachmentBytes > attachmentBytesLimit, let written {
+            return written.flatMapErrorThrowing { _ in }
+        }
+        return context.eventLoop.makeSucceededVoidFuture()
+    }
+
+    /// Stops the attachment worker: requests still queued are dropped with the session.
+    private func endAttachments() {
+        attachmentJobs?.finish()
+        attachmentJobs = nil
+        attachmentTask?.cancel()
+        attachmentTask = nil
     }
 
     // MARK: Push delivery

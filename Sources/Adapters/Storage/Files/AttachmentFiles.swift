@@ -1,0 +1,175 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Application
+import Domain
+import NIOPosix
+import Synchronization
+
+/// A directory of v3 attachment bytes, one file per attachment named `<id>.att` (beside a
+/// SQLite database, or private to an in-memory store).
+///
+/// The file's length is the attachment's stored offset: an append checks it and writes at
+/// it, so an upload cut anywhere, even by kill -9, resumes exactly where the bytes end. The
+/// last append (the one that completes the attachment) is fsynced before it returns. Every
+/// call does its system calls on `NIOThreadPool.singleton`, never on an event loop, and holds
+/// no more than the bytes it is given or asked for.
+final class AttachmentFiles: Sendable {
+    static let suffix = ".att"
+
+    /// The directory's path, without a trailing slash.
+    let path: String
+    /// Attachments with an append under way: a second concurrent append is told the offset
+    /// it should have used, never interleaved.
+    private let appending = Mutex<Set<AttachmentID>>([])
+    private let created = Mutex(false)
+
+    init(path: String) {
+        self.path = path
+    }
+
+    func filePath(_ id: AttachmentID) -> String { "\(path)/\(id)\(Self.suffix)" }
+
+    /// Creates the directory when it is missing.
+    func create() async throws {
+        if created.withLock({ $0 }) { return }
+        let path = self.path
+        try await Self.blocking {
+            if mkdir(path, 0o700) != 0 && errno != EEXIST { throw Self.failure("mkdir", path) }
+        }
+        created.withLock { $0 = true }
+    }
+
+    /// Bytes stored for `id`: its file's length, 0 when there is no file yet.
+    func length(_ id: AttachmentID) async throws -> UInt64 {
+        let file = filePath(id)
+        return try await Self.blocking {
+            var info = stat()
+            if stat(file, &info) != 0 {
+                if errno == ENOENT { return 0 }
+                throw Self.failure("stat", file)
+            }
+            return UInt64(info.st_size)
+        }
+    }
+
+    /// Appends `bytes` at `offset`, which must be the file's length; a write that would pass
+    /// `size` is refused. Returns the new length; fsyncs when it reaches `size`.
+    func append(_ id: AttachmentID, at offset: UInt64, _ bytes: [UInt8], size: UInt64) async throws -> UInt64 {
+        guard appending.withLock({ $0.insert(id).inserted }) else {
+            throw AttachmentStoreError.wrongOffset(stored: try await length(id))
+        }
+        defer { _ = appending.withLock { $0.remove(id) } }
+        try await create()
+        let file = filePath(id)
+        return try await Self.blocking {
+            let fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw Self.failure("open", file) }
+            defer { close(fd) }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { throw Self.failure("fstat", file) }
+            let stored = UInt64(info.st_size)
+            guard offset == stored else { throw AttachmentStoreError.wrongOffset(stored: stored) }
+            guard offset + UInt64(bytes.count) <= size else { throw AttachmentStoreError.pastEnd(size: size) }
+            do {
+                try bytes.withUnsafeBytes { buffer in
+                    var done = 0
+                    while done < buffer.count {
+                        let count = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+                        if count < 0 {
+                            if errno == EINTR { continue }
+                            throw Self.failure("write", file)
+                        }
+                        done += count
+                    }
+                }
+            } catch {
+                // All or nothing: a failed write leaves the offset where it was.
+                _ = ftruncate(fd, off_t(offset))
+                throw error
+            }
+            let end = offset + UInt64(bytes.count)
+            if end == size, fsync(fd) != 0 { throw Self.failure("fsync", file) }
+            return end
+        }
+    }
+
+    /// Up to `count` bytes of `id` from `offset`; fewer only at the end of the file.
+    func read(_ id: AttachmentID, at offset: UInt64, count: Int) async throws -> [UInt8] {
+        let file = filePath(id)
+        return try await Self.blocking {
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                if errno == ENOENT { throw AttachmentStoreError.notFound }
+                throw Self.failure("open", file)
+            }
+            defer { close(fd) }
+            var bytes = [UInt8](repeating: 0, count: count)
+            var filled = 0
+            while filled < count {
+                let got = bytes.withUnsafeMutableBytes { buffer in
+                    pread(fd, buffer.baseAddress! + filled, count - filled, off_t(offset) + off_t(filled))
+                }
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    throw Self.failure("read", file)
+                }
+                if got == 0 { break }
+                filled += got
+            }
+            bytes.removeSubrange(filled...)
+            return bytes
+        }
+    }
+
+    /// Removes the files of `ids`, ignoring those already gone.
+    func remove(_ ids: [AttachmentID]) async {
+        guard !ids.isEmpty else { return }
+        let files = ids.map(filePath)
+        _ = try? await Self.blocking {
+            for file in files { unlink(file) }
+        }
+    }
+
+    /// The attachments that have a file, with the files' lengths.
+    func list() async throws -> [(id: AttachmentID, length: UInt64)] {
+        try await create()
+        let directory = path
+        return try await Self.blocking {
+            guard let stream = opendir(directory) else { throw Self.failure("opendir", directory) }
+            defer { closedir(stream) }
+            var found: [(id: AttachmentID, length: UInt64)] = []
+            while let entry = readdir(stream) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                guard name.hasSuffix(Self.suffix), let id = AttachmentID(hex: String(name.dropLast(Self.suffix.count))) else { continue }
+                var info = stat()
+                guard stat("\(directory)/\(name)", &info) == 0 else { continue }
+                found.append((id, UInt64(info.st_size)))
+            }
+            return found
+        }
+    }
+
+    /// Removes the directory and every file in it.
+    func removeAll() async {
+        guard let files = try? await list() else { return }
+        await remove(files.map(\.id))
+        let directory = path
+        _ = try? await Self.blocking { _ = rmdir(directory) }
+    }
+
+    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
+    }
+
+    private static func failure(_ call: String, _ subject: String) -> StoreError {
+        let code = errno
+        return StoreError.unavailable("\(call) \(subject): \(String(cString: strerror(code))) (errno \(code))")
+    }
+}

@@ -1,0 +1,155 @@
+import Application
+import Domain
+import Foundation
+import GRDB
+
+/// v3 attachments for the SQLite store: metadata in the `attachments` and
+/// `attachment_recipients` tables, bytes in files beside the database
+/// (`<path>.attachments/<id>.att`, `AttachmentFiles`).
+///
+/// A file's length is its attachment's stored offset, so appending costs no database write:
+/// after kill -9 the upload resumes where the file ends. A row is written before its file
+/// exists and deleted before its file is, so a file without a row is an orphan, which
+/// `expire` removes.
+public final class SQLiteAttachmentStore: AttachmentStore {
+    private let pool: DatabasePool
+    private let files: AttachmentFiles
+
+    init(pool: DatabasePool, directory: String) {
+        self.pool = pool
+        self.files = AttachmentFiles(path: directory)
+    }
+
+    public func create(_ attachment: StoredAttachment) async throws {
+        try await files.create()
+        try await SQLiteErrors.mapping {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO attachments (id, uploader, size, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [Data(attachment.id.bytes), Data(attachment.uploader.bytes), Int64(bitPattern: attachment.size),
+                                Int64(bitPattern: attachment.createdAt), Int64(bitPattern: attachment.expiresAt)])
+                let insert = try db.cachedStatement(
+                    sql: "INSERT INTO attachment_recipients (attachment, position, recipient, done) VALUES (?, ?, ?, ?)")
+                for (position, recipient) in attachment.recipients.enumerated() {
+                    try insert.execute(arguments: [
+                        Data(attachment.id.bytes), position, Data(recipient.bytes), attachment.done.contains(recipient) ? 1 : 0,
+                    ])
+                }
+            }
+        }
+    }
+
+    public func attachment(_ id: AttachmentID) async throws -> StoredAttachment? {
+        guard let record = try await record(id) else { return nil }
+        return InMemoryAttachmentStore.with(record, stored: try await files.length(id))
+    }
+
+    public func append(to id: AttachmentID, at offset: UInt64, _ bytes: [UInt8]) async throws -> UInt64 {
+        guard let size = try await size(of: id) else { throw AttachmentStoreError.notFound }
+        return try await files.append(id, at: offset, bytes, size: size)
+    }
+
+    public func read(_ id: AttachmentID, at offset: UInt64, count: Int) async throws -> [UInt8] {
+        guard try await size(of: id) != nil else { throw AttachmentStoreError.notFound }
+        return try await files.read(id, at: offset, count: count)
+    }
+
+    public func markDone(_ id: AttachmentID, by recipient: AccountID) async throws -> Int {
+        let key = Data(id.bytes)
+        let left: Int? = try await SQLiteErrors.mapping {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "UPDATE attachment_recipients SET done = 1 WHERE attachment = ? AND recipient = ?",
+                    arguments: [key, Data(recipient.bytes)])
+                guard db.changesCount > 0 else { return nil }
+                let left = try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM attachment_recipients WHERE attachment = ? AND done = 0", arguments: [key]) ?? 0
+                if left == 0 { try db.execute(sql: "DELETE FROM attachments WHERE id = ?", arguments: [key]) }
+                return left
+            }
+        }
+        guard let left else { throw AttachmentStoreError.notFound }
+        if left == 0 { await files.remove([id]) }
+        return left
+    }
+
+    public func delete(_ id: AttachmentID) async throws -> Bool {
+        let deleted = try await SQLiteErrors.mapping {
+            try await pool.write { db in
+                try db.execute(sql: "DELETE FROM attachments WHERE id = ?", arguments: [Data(id.bytes)])
+                return db.changesCount > 0
+            }
+        }
+        if deleted { await files.remove([id]) }
+        return deleted
+    }
+
+    public func expire(now: UInt64) async throws -> Int {
+        let expired: [AttachmentID] = try await SQLiteErrors.mapping {
+            try await pool.write { db in
+                let ids = try Data.fetchAll(db, sql: "SELECT id FROM attachments WHERE expires_at <= ?", arguments: [Int64(bitPattern: now)])
+                try db.execute(sql: "DELETE FROM attachments WHERE expires_at <= ?", arguments: [Int64(bitPattern: now)])
+                return ids.compactMap { AttachmentID(bytes: $0) }
+            }
+        }
+        // Then the files of no row: deleted rows whose unlink never happened (a crash).
+        let known = try await knownIDs()
+        let orphans = try await files.list().map(\.id).filter { !known.contains($0) }
+        await files.remove(expired + orphans)
+        return expired.count
+    }
+
+    public func usage() async throws -> AttachmentUsage {
+        let listed = try await files.list()
+        let count = try await SQLiteErrors.mapping {
+            try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM attachments") ?? 0 }
+        }
+        return AttachmentUsage(attachments: count, storageUnits: listed.count, bytes: listed.reduce(0) { $0 + $1.length })
+    }
+
+    private func knownIDs() async throws -> Set<AttachmentID> {
+        try await SQLiteErrors.mapping {
+            try await pool.read { db in
+                Set(try Data.fetchAll(db, sql: "SELECT id FROM attachments").compactMap { AttachmentID(bytes: $0) })
+            }
+        }
+    }
+
+    private func size(of id: AttachmentID) async throws -> UInt64? {
+        try await SQLiteErrors.mapping {
+            try await pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT size FROM attachments WHERE id = ?", arguments: [Data(id.bytes)])
+                    .map { UInt64(bitPattern: $0) }
+            }
+        }
+    }
+
+    private func record(_ id: AttachmentID) async throws -> StoredAttachment? {
+        let key = Data(id.bytes)
+        return try await SQLiteErrors.mapping {
+            try await pool.read { db -> StoredAttachment? in
+                guard let row = try Row.fetchOne(
+                    db, sql: "SELECT uploader, size, created_at, expires_at FROM attachments WHERE id = ?", arguments: [key]) else {
+                    return nil
+                }
+                let uploaderBytes: Data = row[0]
+                guard let uploader = AccountID(bytes: uploaderBytes) else {
+                    throw StoreError.unavailable("attachment \(id) has a malformed uploader")
+                }
+                var recipients: [AccountID] = []
+                var done: Set<AccountID> = []
+                for recipientRow in try Row.fetchAll(
+                    db, sql: "SELECT recipient, done FROM attachment_recipients WHERE attachment = ? ORDER BY position", arguments: [key]) {
+                    let bytes: Data = recipientRow[0]
+                    guard let recipient = AccountID(bytes: bytes) else { continue }
+                    recipients.append(recipient)
+                    if (recipientRow[1] as Int64) != 0 { done.insert(recipient) }
+                }
+                return StoredAttachment(
+                    id: id, uploader: uploader, recipients: recipients, done: done,
+                    size: UInt64(bitPattern: row[1] as Int64), stored: 0,
+                    createdAt: UInt64(bitPattern: row[2] as Int64), expiresAt: UInt64(bitPattern: row[3] as Int64))
+            }
+        }
+    }
+}
