@@ -11,7 +11,7 @@ import Testing
 /// the session's own account, push delivery with acknowledgements.
 @Suite("secure accounts", .serialized)
 struct SecureAccountsTests {
-    static func router(_ stores: AccountTestStores, limits: AccountLimits = AccountLimits()) -> SecureRequestRouter {
+    static func router(_ stores: AccountTestStores, limits: AccountLimits = .load) -> SecureRequestRouter {
         SecureRequestRouter(useCases: AccountUseCases(
             accounts: stores.accounts, queue: stores.envelopes, notifier: stores.notifier,
             verifier: OpenSSLSignatureVerifier(), clock: SystemWallClock(), limits: limits))
@@ -19,7 +19,7 @@ struct SecureAccountsTests {
 
     /// A server on `kind`'s fresh stores, for `body`.
     static func withServer<T>(_ kind: StoreKind, configuration: SecureServerConfiguration = SecureServerConfiguration(host: "127.0.0.1", port: 0, ioThreads: 1),
-                              limits: AccountLimits = AccountLimits(), _ body: (SecureTestServer, AccountTestStores) async throws -> T) async throws -> T {
+                              limits: AccountLimits = .load, _ body: (SecureTestServer, AccountTestStores) async throws -> T) async throws -> T {
         try await AccountTestStores.with(kind) { stores in
             try await SecureTestServer.with(configuration: configuration, router: router(stores, limits: limits)) { server in
                 try await body(server, stores)

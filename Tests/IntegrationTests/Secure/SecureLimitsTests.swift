@@ -47,7 +47,7 @@ struct SecureLimitsTests {
 
     @Test("a flooding sender is rate-limited after its burst; another sender to the same inbox, and other accounts, are served at unchanged latency")
     func flood() async throws {
-        try await SecureAccountsTests.withServer(.memory) { server, stores in
+        try await SecureAccountsTests.withServer(.memory, limits: AccountLimits()) { server, stores in
             let (recipient, flooder, friend, other, otherRecipient) = try (
                 V3TestAccount("recipient"), V3TestAccount("flooder"), V3TestAccount("friend"), V3TestAccount("other"), V3TestAccount("other-recipient"))
             let recipientID = try await Self.register(recipient, on: server)
@@ -105,7 +105,7 @@ struct SecureLimitsTests {
 
     @Test("a fetcher draining one-time prekeys is stopped after 6 bundles; the rest stay", arguments: StoreKind.available)
     func prekeyDrain(_ kind: StoreKind) async throws {
-        try await SecureAccountsTests.withServer(kind) { server, _ in
+        try await SecureAccountsTests.withServer(kind, limits: AccountLimits()) { server, _ in
             let owner = try V3TestAccount("owner")
             let drainer = try V3TestAccount("drainer")
             let ownerID = try await Self.register(owner, on: server, prekeys: 20)
@@ -209,7 +209,7 @@ struct SecureLimitsTests {
 
     @Test("registrations from one address: 10, then rateLimited; failed authentications: 10, then even the right key is refused")
     func addressLimits() async throws {
-        try await SecureAccountsTests.withServer(.memory) { server, _ in
+        try await SecureAccountsTests.withServer(.memory, limits: AccountLimits()) { server, _ in
             let alice = try V3TestAccount("alice")
             let aliceID = try await Self.register(alice, on: server)
             for index in 1..<10 { _ = try await Self.register(try V3TestAccount("user\(index)"), on: server) }

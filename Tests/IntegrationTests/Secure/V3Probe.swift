@@ -155,3 +155,16 @@ extension Result {
         if case .failure(let error as V3Error) = self { error.knownCode } else { nil }
     }
 }
+
+extension AccountLimits {
+    /// Limits for tests that load a server on purpose: rate limits and the inbox cap far above
+    /// what they send (the defaults allow one sender 60 messages to one recipient, then one a
+    /// second). The tests of the limits themselves use the defaults or their own.
+    static var load: AccountLimits {
+        let open = RateLimit(burst: 1e12, perSecond: 1e12)
+        return AccountLimits(
+            rates: RateLimits(sendsPerPair: open, inboundBytesPerRecipient: open, bundleFetches: open, registrations: open,
+                              failedAuthentications: open, attachmentBytesPerDay: 1e15),
+            inbox: InboxCap(maxMessages: 10_000_000, maxBytes: 1 << 40, senderSharePercent: 100))
+    }
+}

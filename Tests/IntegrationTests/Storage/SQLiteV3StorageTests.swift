@@ -69,7 +69,7 @@ struct SQLiteV3StorageTests {
         let next = try await reopened.envelopes.enqueue(to: aliceID, from: aliceID, envelope: [3], storedAt: 1_700_000_000_001)
         #expect(next > sent)
         let migrations = try await reopenedMigrations(path: path, closing: reopened)
-        #expect(migrations == ["v1: clients and messages", "v2: accounts, prekeys, envelopes"])
+        #expect(migrations == ["v1: clients and messages", "v2: accounts, prekeys, envelopes", "v3: attachments"])
     }
 
     @Test("concurrent enqueues share group-commit transactions; acknowledged envelopes are never leased again")
