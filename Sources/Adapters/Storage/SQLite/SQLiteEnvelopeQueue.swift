@@ -113,13 +113,12 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
                     .execute(arguments: [recipient, sender, storedAt, Data(envelope)])
                 return [db.lastInsertedRowID]
             case .delete(let recipient, let ids):
-                let select = try db.cachedStatement(sql: "SELECT id FROM envelopes WHERE id = ? AND recipient = ?")
-                let delete = try db.cachedStatement(sql: "DELETE FROM envelopes WHERE id = ?")
+                // One statement per id: the row goes only if it is the recipient's.
+                let delete = try db.cachedStatement(sql: "DELETE FROM envelopes WHERE id = ? AND recipient = ?")
                 var deleted: [Int64] = []
                 for id in ids {
-                    guard try Int64.fetchOne(select, arguments: [id, recipient]) != nil else { continue }
-                    try delete.execute(arguments: [id])
-                    deleted.append(id)
+                    try delete.execute(arguments: [id, recipient])
+                    if db.changesCount > 0 { deleted.append(id) }
                 }
                 return deleted
             }
