@@ -60,7 +60,11 @@ public final class PostgresDeliveryNotifier: DeliveryNotifier {
             let distinct = Array(Set(payloads)).map { Array($0.utf8) }
             _ = try await pool.withConnection { connection in
                 try connection.execute(
-                    prepared: "v3_notify_batch", "SELECT pg_notify($1, convert_from(p, 'UTF8')) FROM unnest($2::bytea[]) AS p",
+                    // A hint need not wait for the WAL flush.
+                    prepared: "v3_notify_batch", """
+                        SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, convert_from(p, 'UTF8'))
+                        FROM unnest($2::bytea[]) AS p
+                        """,
                     [.text(channel), .bytesArray(distinct)])
             }
             return payloads.map { _ in () }

@@ -68,11 +68,17 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
         guard limit > 0 else { return [] }
         return try await mappingPostgresErrors {
             let rows = try await pool.withConnection { connection in
-                try connection.execute(prepared: "v3_lease", """
+                // Committed without waiting for the WAL flush (synchronous_commit off for this
+                // statement's transaction alone): the lease is visible to every other session
+                // at once, as before; only a crash of PostgreSQL itself could forget it, and a
+                // forgotten lease is one that ran out (the envelope is delivered again).
+                try connection.execute(prepared: "v3_lease_async", """
+                    WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS done)
                     UPDATE envelopes SET leased_by = $2, leased_until = $3
                     WHERE id IN (
                         SELECT id FROM envelopes WHERE recipient = $1 AND leased_by IS NULL
                         ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
+                      AND (SELECT done FROM async) IS NOT NULL
                     RETURNING id, sender, stored_at, envelope
                     """, [
                         .bytes(recipient.bytes), .int64(Int64(bitPattern: holder.rawValue)),
