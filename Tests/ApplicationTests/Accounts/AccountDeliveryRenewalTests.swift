@@ -20,19 +20,19 @@ struct AccountDeliveryRenewalTests {
         let task = Task { try await delivery.run { recorder.record($0) } }
 
         // Each tick looks for leases run out elsewhere (a lease call); none renews.
-        #expect(await eventually { queue.counts.withLock { $0.leases } >= 6 })
+        #expect(await eventually(within: 30) { queue.counts.withLock { $0.leases } >= 6 })
         #expect(queue.counts.withLock { $0.renewals } == 0)
 
         _ = try await queue.enqueue(to: bob, from: alice, envelope: [1], storedAt: 0)
         notifier.post(.envelopesWaiting, to: bob)
         #expect(await eventually { recorder.envelopes.count == 1 })
-        #expect(await eventually { queue.counts.withLock { $0.renewals } >= 3 })
+        #expect(await eventually(within: 30) { queue.counts.withLock { $0.renewals } >= 3 })
 
         // Acknowledged: idle again, and the renewals stop.
         #expect(try await delivery.acknowledge(recorder.envelopes.map(\.id)) == 1)
         let renewals = queue.counts.withLock { $0.renewals }
         let leases = queue.counts.withLock { $0.leases }
-        #expect(await eventually { queue.counts.withLock { $0.leases } >= leases + 6 })
+        #expect(await eventually(within: 30) { queue.counts.withLock { $0.leases } >= leases + 6 })
         // At most one tick that was already under way when the ACK landed.
         #expect(queue.counts.withLock { $0.renewals } <= renewals + 1)
         task.cancel()

@@ -25,6 +25,8 @@ public final class PostgresDeliveryNotifier: DeliveryNotifier {
     /// Tags this process's posts, so that their echoes are dropped.
     private let instance: String
     private let logger: Logger
+    /// Concurrent posts share one statement (one round trip) to reach the other processes.
+    private let outbox: PostgresBatcher<String, Void>
 
     /// Starts listening on `conninfo`; returns once the listening connection is up.
     static func start(
@@ -53,18 +55,28 @@ public final class PostgresDeliveryNotifier: DeliveryNotifier {
         self.channel = channel
         self.instance = instance
         self.logger = logger
+        self.outbox = PostgresBatcher(limit: 256) { payloads in
+            // Equal payloads in one transaction reach the listeners once anyway.
+            let distinct = Array(Set(payloads)).map { Array($0.utf8) }
+            _ = try await pool.withConnection { connection in
+                try connection.execute(
+                    // A hint need not wait for the WAL flush.
+                    prepared: "v3_notify_batch", """
+                        SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, convert_from(p, 'UTF8'))
+                        FROM unnest($2::bytea[]) AS p
+                        """,
+                    [.text(channel), .bytesArray(distinct)])
+            }
+            return payloads.map { _ in () }
+        }
     }
 
     /// Tells this process's subscriptions at once, then the other processes. A failure to
     /// reach them is logged, not thrown: events are hints (see `DeliveryNotifier`).
     public func post(_ event: AccountEvent, to account: AccountID) async {
         local.post(event, to: account)
-        let payload = Self.encode(event, to: account, from: instance)
-        let channel = self.channel
         do {
-            _ = try await pool.withConnection { connection in
-                try connection.execute(prepared: "v3_notify", "SELECT pg_notify($1, $2)", [.text(channel), .text(payload)])
-            }
+            try await outbox.submit(Self.encode(event, to: account, from: instance))
         } catch {
             logger.warning("could not post an account event to the other servers", metadata: ["error": "\(error)"])
         }

@@ -8,21 +8,40 @@ import Domain
 /// same envelope, and neither waits for the other. Ids come from an identity column, so they
 /// are unique across processes and ascend in storing order. Lease times past `Int64.max` ms
 /// are kept as `Int64.max` (never), holders as their bit pattern.
+///
+/// Concurrent `enqueue`s share one multi-row INSERT (one commit), and concurrent
+/// `acknowledge`s one DELETE (`PostgresBatcher`): each returns once its statement committed.
 public final class PostgresEnvelopeQueue: EnvelopeQueue {
-    private let pool: PostgresConnectionPool
+    /// One envelope to store.
+    private struct Insert: Sendable {
+        let recipient: [UInt8]
+        let sender: [UInt8]
+        let storedAt: Int64
+        let envelope: [UInt8]
+    }
 
-    init(pool: PostgresConnectionPool) {
+    /// One ACK: ids (distinct) of `recipient`'s envelopes to delete.
+    private struct Delete: Sendable {
+        let recipient: [UInt8]
+        let ids: [Int64]
+    }
+
+    private let pool: PostgresConnectionPool
+    private let inserts: PostgresBatcher<Insert, Int64>
+    private let deletes: PostgresBatcher<Delete, Int>
+
+    /// - Parameter batchLimit: the most envelopes (or ACKs) one statement writes.
+    init(pool: PostgresConnectionPool, batchLimit: Int = 512) {
         self.pool = pool
+        self.inserts = PostgresBatcher(limit: batchLimit) { batch in try await Self.insert(batch, pool: pool) }
+        self.deletes = PostgresBatcher(limit: batchLimit) { batch in try await Self.delete(batch, pool: pool) }
     }
 
     public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64) async throws -> MessageID {
         try await mappingPostgresErrors {
-            let rows = try await pool.withConnection { connection in
-                try connection.execute(prepared: "v3_enqueue", """
-                    INSERT INTO envelopes (recipient, sender, stored_at, envelope) VALUES ($1, $2, $3, $4) RETURNING id
-                    """, [.bytes(recipient.bytes), .bytes(sender.bytes), .int64(Int64(bitPattern: storedAt)), .bytes(envelope)])
-            }
-            return MessageID(UInt64(bitPattern: try rows.int(0, 0)))
+            let id = try await inserts.submit(Insert(
+                recipient: recipient.bytes, sender: sender.bytes, storedAt: Int64(bitPattern: storedAt), envelope: envelope))
+            return MessageID(UInt64(bitPattern: id))
         }
     }
 
@@ -69,15 +88,40 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
         }
     }
 
+    private static func insert(_ batch: [Insert], pool: PostgresConnectionPool) async throws -> [Int64] {
+        let recipients = batch.map(\.recipient)
+        let senders = batch.map(\.sender)
+        let times = batch.map(\.storedAt)
+        let envelopes = batch.map(\.envelope)
+        let rows = try await pool.withConnection { connection in
+            // One statement, one commit. Identity values are drawn in ORDER BY order, so the
+            // sorted ids match the batch's order.
+            try connection.execute(prepared: "v3_enqueue_batch", """
+                INSERT INTO envelopes (recipient, sender, stored_at, envelope)
+                SELECT r, s, t, e
+                FROM unnest($1::bytea[], $2::bytea[], $3::int8[], $4::bytea[]) WITH ORDINALITY AS v(r, s, t, e, n)
+                ORDER BY n
+                RETURNING id
+                """, [.bytesArray(recipients), .bytesArray(senders), .int64Array(times), .bytesArray(envelopes)])
+        }
+        return try (0..<rows.count).map { try rows.int($0, 0) }.sorted()
+    }
+
     public func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) async throws -> [QueuedEnvelope] {
         guard limit > 0 else { return [] }
         return try await mappingPostgresErrors {
             let rows = try await pool.withConnection { connection in
-                try connection.execute(prepared: "v3_lease", """
+                // Committed without waiting for the WAL flush (synchronous_commit off for this
+                // statement's transaction alone): the lease is visible to every other session
+                // at once, as before; only a crash of PostgreSQL itself could forget it, and a
+                // forgotten lease is one that ran out (the envelope is delivered again).
+                try connection.execute(prepared: "v3_lease_async", """
+                    WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS done)
                     UPDATE envelopes SET leased_by = $2, leased_until = $3
                     WHERE id IN (
                         SELECT id FROM envelopes WHERE recipient = $1 AND leased_by IS NULL
                         ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
+                      AND (SELECT done FROM async) IS NOT NULL
                     RETURNING id, sender, stored_at, envelope
                     """, [
                         .bytes(recipient.bytes), .int64(Int64(bitPattern: holder.rawValue)),
@@ -104,12 +148,33 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
         let rowIDs = Array(Set(ids.map { Int64(bitPattern: $0.rawValue) }))
         guard !rowIDs.isEmpty else { return 0 }
         return try await mappingPostgresErrors {
-            try await pool.withConnection { connection in
-                try connection.execute(
-                    prepared: "v3_acknowledge", "DELETE FROM envelopes WHERE recipient = $1 AND id = ANY($2)",
-                    [.bytes(recipient.bytes), .int64Array(rowIDs)]).affected
+            try await deletes.submit(Delete(recipient: recipient.bytes, ids: rowIDs))
+        }
+    }
+
+    private static func delete(_ batch: [Delete], pool: PostgresConnectionPool) async throws -> [Int] {
+        var recipients: [[UInt8]] = []
+        var ids: [Int64] = []
+        for delete in batch {
+            for id in delete.ids {
+                recipients.append(delete.recipient)
+                ids.append(id)
             }
         }
+        let binds: [PostgresBind] = [.bytesArray(recipients), .int64Array(ids)]
+        let rows = try await pool.withConnection { connection in
+            // A row goes only when both its id and its recipient match: an ACK never deletes
+            // another account's envelope.
+            try connection.execute(prepared: "v3_acknowledge_batch", """
+                DELETE FROM envelopes e USING unnest($1::bytea[], $2::int8[]) AS v(r, i)
+                WHERE e.id = v.i AND e.recipient = v.r
+                RETURNING e.id
+                """, binds)
+        }
+        let deleted = Set(try (0..<rows.count).map { try rows.int($0, 0) })
+        // Each ACK counts those of its ids that went (two ACKs of one id in one batch both
+        // count it: harmless, both asked for it to go).
+        return batch.map { delete in delete.ids.reduce(0) { $0 + (deleted.contains($1) ? 1 : 0) } }
     }
 
     public func renew(_ holder: LeaseHolder, until: UInt64) async throws {

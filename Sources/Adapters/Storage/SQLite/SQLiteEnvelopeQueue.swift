@@ -171,12 +171,13 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
                 if !ids.isEmpty { tally.reset() }
                 return ids
             case .delete(let recipient, let ids):
-                let select = try db.cachedStatement(sql: "SELECT sender, length(envelope) FROM envelopes WHERE id = ? AND recipient = ?")
-                let delete = try db.cachedStatement(sql: "DELETE FROM envelopes WHERE id = ?")
+                // One statement per id: the row goes only if it is the recipient's, and what it
+                // held leaves the tally.
+                let delete = try db.cachedStatement(
+                    sql: "DELETE FROM envelopes WHERE id = ? AND recipient = ? RETURNING sender, length(envelope)")
                 var deleted: [Int64] = []
                 for id in ids {
-                    guard let row = try Row.fetchOne(select, arguments: [id, recipient]) else { continue }
-                    try delete.execute(arguments: [id])
+                    guard let row = try Row.fetchOne(delete, arguments: [id, recipient]) else { continue }
                     tally.record(recipient, from: row[0], bytes: row[1], sign: -1)
                     deleted.append(id)
                 }

@@ -43,6 +43,13 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     private var attachmentBytes = 0
     private let attachmentBytesLimit = 2 << 20
     private let maxAttachmentRead: Int
+    /// Requests decoded and not started yet: those of one read run together, in one task.
+    private var batch: [(requestID: UInt32, request: V3Request, account: AccountID)] = []
+    /// Written and not flushed yet. Frames are flushed once per read and once per loop tick
+    /// (answers, pushes), not one by one: they share TLS records and socket writes.
+    private var unflushed = false
+    /// An end-of-tick `settle` is scheduled.
+    private var settleScheduled = false
 
     /// - Parameters:
     ///   - router: runs the requests; `nil` serves the channel alone (every sign-in is refused
@@ -117,6 +124,11 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        settle(context: context)
+        context.fireChannelReadComplete()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // TLS failures (garbage instead of a ClientHello, a refused version) and resets end
         // up here: the session is over, the server is not.
@@ -166,10 +178,16 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                 let promise = context.eventLoop.makePromise(of: Void.self)
                 context.write(wrapOutboundOut(buffer), promise: promise)
                 lastWrite = promise.futureResult
+                unflushed = true
             case .authenticate(let requestID, let request):
                 signIn(requestID: requestID, request, context: context)
             case .dispatch(let requestID, let request, let account):
-                dispatch(requestID: requestID, request, account: account, context: context)
+                if request.type.isAttachment, let router {
+                    // Attachment requests go to the session's one worker, in order (§9).
+                    enqueueAttachment(AttachmentJob(requestID: requestID, request: request, account: account), router: router, context: context)
+                } else {
+                    batch.append((requestID, request, account))
+                }
             case .startDelivery(let account):
                 startDelivery(account, context: context)
             case .close:
@@ -177,7 +195,29 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                 return
             }
         }
-        if lastWrite != nil { context.flush() }
+        if unflushed || !batch.isEmpty { scheduleSettle(context: context) }
+    }
+
+    /// Starts the requests gathered so far and flushes what was written. Runs when a read
+    /// completes, and at the end of a loop tick that wrote or gathered something.
+    private func settle(context: ChannelHandlerContext) {
+        runBatch(context: context)
+        if unflushed {
+            unflushed = false
+            context.flush()
+        }
+    }
+
+    private func scheduleSettle(context: ChannelHandlerContext) {
+        guard !settleScheduled else { return }
+        settleScheduled = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = handler.value
+            handler.settleScheduled = false
+            guard let context = handler.context, !handler.closing else { return }
+            handler.settle(context: context)
+        }
     }
 
     // MARK: Requests
@@ -206,21 +246,39 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         }
     }
 
-    private func dispatch(requestID: UInt32, _ request: V3Request, account: AccountID, context: ChannelHandlerContext) {
-        guard let router else { return }
-        if request.type.isAttachment {
-            enqueueAttachment(AttachmentJob(requestID: requestID, request: request, account: account), router: router, context: context)
-            return
-        }
+    /// Runs the requests gathered from one read in one task (concurrently among themselves,
+    /// so that SENDs share their stores' commits), then writes their answers in request order
+    /// and flushes once.
+    private func runBatch(context: ChannelHandlerContext) {
+        guard let router, !batch.isEmpty, !closing else { return }
+        let requests = batch
+        batch = []
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
         let delivery = self.delivery
         Task {
-            let answer = await router.answer(request, requestID: requestID, account: account, delivery: delivery)
+            let answers: [(UInt32, V3ServerMessage)]
+            if requests.count == 1, let only = requests.first {
+                answers = [(only.requestID, await router.answer(only.request, requestID: only.requestID, account: only.account, delivery: delivery))]
+            } else {
+                answers = await withTaskGroup(of: (Int, V3ServerMessage).self) { group in
+                    for (index, item) in requests.enumerated() {
+                        group.addTask {
+                            (index, await router.answer(item.request, requestID: item.requestID, account: item.account, delivery: delivery))
+                        }
+                    }
+                    var answers = [(UInt32, V3ServerMessage)?](repeating: nil, count: requests.count)
+                    for await (index, answer) in group { answers[index] = (requests[index].requestID, answer) }
+                    return answers.compactMap { $0 }
+                }
+            }
             loop.execute {
                 let handler = handler.value
                 guard let context = handler.context, !handler.closing else { return }
-                handler.perform(handler.machine.completed(requestID: requestID, answer), context: context)
+                for (requestID, answer) in answers {
+                    handler.perform(handler.machine.completed(requestID: requestID, answer), context: context)
+                    if handler.closing { return }
+                }
             }
         }
     }
@@ -314,6 +372,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                     // that does not read holds the delivery back (with the window as bound).
                     try await loop.flatSubmit {
                         var buffer = channel.allocator.buffer(capacity: 256)
+                        defer { handler.value.wrotePush() }
                         switch push {
                         case .envelopes(let envelopes):
                             for envelope in envelopes {
@@ -326,7 +385,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                         case .prekeysLow(let count):
                             V3ServerMessage.notice(.prekeysLow(count: UInt16(clamping: count))).write(into: &buffer)
                         }
-                        return channel.writeAndFlush(buffer)
+                        return channel.write(buffer)
                     }.get()
                 }
             } catch is CancellationError {
@@ -340,6 +399,13 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                 }
             }
         }
+    }
+
+    /// A push was written: flushed with whatever else this tick writes.
+    private func wrotePush() {
+        guard let context else { return }
+        unflushed = true
+        scheduleSettle(context: context)
     }
 
     /// Stops pushing and gives back what this session held unacknowledged.

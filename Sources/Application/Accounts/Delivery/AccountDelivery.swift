@@ -19,15 +19,26 @@ public final class AccountDelivery: Sendable {
         case prekeysLow(Int)
     }
 
-    private enum Signal: Sendable {
-        case event(AccountEvent)
-        case room
-        case renew
+    /// What woke the delivery loop since it last looked: flags, not a queue of events, so
+    /// that any number of announcements while it leased or pushed cost one look.
+    private struct Wake {
+        /// New envelopes were announced.
+        var envelopes = false
+        /// An acknowledgement freed room in the window.
+        var room = false
+        /// The renewal timer ticked: look for envelopes whose leases ran out elsewhere.
+        var look = false
+        /// The newest `prekeysLow` count announced.
+        var prekeysLow: Int?
+
+        var isEmpty: Bool { !envelopes && !room && !look && prekeysLow == nil }
     }
 
     private struct State {
         var inFlight: Set<MessageID> = []
-        var signals: AsyncStream<Signal>.Continuation?
+        var wake = Wake()
+        /// The delivery loop, while it waits for a wake-up.
+        var waiter: CheckedContinuation<Void, Never>?
         var ended = false
     }
 
@@ -61,22 +72,19 @@ public final class AccountDelivery: Sendable {
     ///
     /// - Parameter push: writes what it is given to the session; returns once written.
     public func run(_ push: @escaping @Sendable (Push) async throws -> Void) async throws {
-        let (signals, continuation) = AsyncStream.makeStream(of: Signal.self, bufferingPolicy: .unbounded)
-        let ended = state.withLock { state in
-            state.signals = continuation
-            return state.ended
-        }
-        guard !ended else { return }
+        guard !state.withLock({ $0.ended }) else { return }
         // Subscribed before the first lease, so nothing stored in between goes unannounced.
         let subscription = notifier.subscribe(account)
-        defer {
-            subscription.cancel()
-            continuation.finish()
-        }
+        defer { subscription.cancel() }
         let renewEvery = Duration.milliseconds(Int64(leaseSeconds * 1000 / 3))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await event in subscription.events { continuation.yield(.event(event)) }
+                for await event in subscription.events {
+                    switch event {
+                    case .envelopesWaiting: self.wake { $0.envelopes = true }
+                    case .prekeysLow(let count): self.wake { $0.prekeysLow = count }
+                    }
+                }
             }
             group.addTask {
                 // Renewed here, beside the delivery loop rather than in it: a push held back by
@@ -86,10 +94,10 @@ public final class AccountDelivery: Sendable {
                 while true {
                     try await Task.sleep(for: renewEvery)
                     if self.inFlight > 0 { try await self.queue.renew(self.holder, until: self.millisecondsFromNow(self.leaseSeconds)) }
-                    continuation.yield(.renew)
+                    self.wake { $0.look = true }
                 }
             }
-            group.addTask { try await self.deliver(signals, push) }
+            group.addTask { try await self.deliver(push) }
             defer { group.cancelAll() }
             try await group.next()
         }
@@ -101,24 +109,28 @@ public final class AccountDelivery: Sendable {
     /// - Returns: how many were deleted.
     public func acknowledge(_ ids: [MessageID]) async throws -> Int {
         let deleted = try await queue.acknowledge(ids, for: account)
-        state.withLock { state in
+        state.withLock { state -> CheckedContinuation<Void, Never>? in
             var freed = false
             for id in ids where state.inFlight.remove(id) != nil { freed = true }
-            if freed { state.signals?.yield(.room) }
-        }
+            if freed {
+                state.wake.room = true
+                return state.waiter.take()
+            }
+            return nil
+        }?.resume()
         return deleted
     }
 
     /// The session is over: what it held and did not acknowledge goes back to the inbox, and
     /// the account's other sessions are told. Safe to call more than once.
     public func end() async {
-        let held = state.withLock { state in
+        let (held, waiter) = state.withLock { state in
             let held = !state.inFlight.isEmpty
             state.ended = true
             state.inFlight = []
-            state.signals?.finish()
-            return held
+            return (held, state.waiter.take())
         }
+        waiter?.resume()
         do {
             try await queue.release(holder)
         } catch {
@@ -127,9 +139,8 @@ public final class AccountDelivery: Sendable {
         if held { await notifier.post(.envelopesWaiting, to: account) }
     }
 
-    private func deliver(_ signals: AsyncStream<Signal>, _ push: @Sendable (Push) async throws -> Void) async throws {
+    private func deliver(_ push: @Sendable (Push) async throws -> Void) async throws {
         var waiting = true
-        var iterator = signals.makeAsyncIterator()
         while !Task.isCancelled {
             let room = window - inFlight
             if waiting, room > 0 {
@@ -149,18 +160,42 @@ public final class AccountDelivery: Sendable {
                 try await push(.envelopes(leased))
                 continue
             }
-            guard let signal = await iterator.next() else { return }
-            switch signal {
-            case .event(.envelopesWaiting):
-                waiting = true
-            case .event(.prekeysLow(let count)):
-                try await push(.prekeysLow(count))
-            case .room:
-                break
-            case .renew:
-                // Leases of a process that died run out unannounced: look again now and then.
-                waiting = true
+            guard let wake = await nextWake() else { return }
+            // Leases of a process that died run out unannounced: the timer's tick looks again.
+            if wake.envelopes || wake.look { waiting = true }
+            if let count = wake.prekeysLow { try await push(.prekeysLow(count)) }
+        }
+    }
+
+    /// Notes a wake-up and resumes the delivery loop if it waits.
+    private func wake(_ change: (inout Wake) -> Void) {
+        state.withLock { state in
+            change(&state.wake)
+            return state.waiter.take()
+        }?.resume()
+    }
+
+    /// Waits until something woke the loop, and takes every wake-up noted meanwhile; `nil` once
+    /// the session ended. Returns (empty) when the task is cancelled.
+    private func nextWake() async -> Wake? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state in
+                    // Cancellation sets the flag before its handler runs, and the handler takes
+                    // the lock: either it is seen here, or the handler finds the waiter.
+                    guard state.wake.isEmpty, !state.ended, !Task.isCancelled else { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
             }
+        } onCancel: {
+            state.withLock { $0.waiter.take() }?.resume()
+        }
+        return state.withLock { state in
+            guard !state.ended else { return nil }
+            defer { state.wake = Wake() }
+            return state.wake
         }
     }
 
