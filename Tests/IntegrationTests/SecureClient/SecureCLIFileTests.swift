@@ -136,4 +136,31 @@ struct SecureCLIFileTests {
             #expect(try Data(contentsOf: URL(fileURLWithPath: try #require(got[0]["path"] as? String))) == content)
         }
     }
+    @Test("an upload cut by a server restart resumes where the server's bytes end, and the file arrives whole")
+    func resumedUpload() async throws {
+        try await SecureCLIHarness.with(.sqlite) { cli in
+            try await cli.register("alice")
+            try await cli.register("bob")
+            let path = cli.root.appendingPathComponent("long.bin").path
+            let content = Self.bytes(300 << 20, seed: 5)
+            try content.write(to: URL(fileURLWithPath: path))
+            let folder = ServerProcess.sqlitePath(in: cli.root) + ".attachments"
+            async let sending = cli.run("alice", "send-file", "bob", path)
+            // Cut once some of it is stored, well before the end.
+            func stored() -> UInt64 {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+                return names.compactMap { try? FileManager.default.attributesOfItem(atPath: folder + "/" + $0)[.size] as? UInt64 }.max() ?? 0
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while stored() < 20 << 20, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            let before = stored()
+            #expect(before >= 20 << 20 && before < 300 << 20)
+            try await cli.restart(samePorts: true)
+            let sent = try await sending
+            #expect(sent.status == 0, "\(sent.stderr)")
+            let got = try await Self.files(cli, "bob", count: 1)
+            try #require(got.count == 1)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: try #require(got[0]["path"] as? String))) == content)
+        }
+    }
 }

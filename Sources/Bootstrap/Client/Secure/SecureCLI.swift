@@ -55,7 +55,7 @@ enum SecureCLI {
         case .message(_, let from, let name, _, let content):
             let text: String = switch content {
             case .text(let text): text
-            case .attachment: "FILE: (attachments are not supported yet)"
+            case .attachment(let pointer): "FILE: \(pointer.fileName) (not downloaded)"
             case .unsupported(let type, _): "message of unknown type \(type)"
             }
             ClientRunner.say("From: \(name ?? from.description)\nContent:\n\(text)\n-----<EOM>-----\n")

@@ -12,7 +12,7 @@ extension SecureClient {
     static let attachmentChunkBytes = 256 * 1024
     static let attachmentWindow = 8
     /// Dropped connections survived by one transfer.
-    static let transferAttempts = 5
+    static let transferAttempts = 8
 
     // MARK: Sending
 
@@ -54,8 +54,10 @@ extension SecureClient {
                 digest = source.digest()
                 break
             } catch let error as AccountServerError where Self.isDrop(error) && attempt + 1 < Self.transferAttempts {
+                // The server may be restarting: wait a little longer each time, then resume.
                 attempt += 1
                 await close()
+                try await Task.sleep(for: .milliseconds(250 * attempt))
             }
         }
         progress?.finish()
@@ -66,7 +68,7 @@ extension SecureClient {
 
     static func isDrop(_ error: AccountServerError) -> Bool {
         switch error {
-        case .connectionLost, .closed: true
+        case .connectionLost, .closed, .cannotConnect: true
         default: false
         }
     }
