@@ -166,12 +166,15 @@ extension SecureClient {
 }
 
 /// A file read in pieces and encrypted as a STREAM, its ciphertext handed out in chunks and
-/// hashed; the first `skip` bytes are hashed but not handed out (an upload that resumes).
+/// hashed; the first `skip` bytes are hashed but not handed out (an upload that resumes). The
+/// plaintext and ciphertext buffers are allocated once and reused for every piece.
 final class EncryptedFileSource {
-    private let file: FileHandle
+    private let descriptor: Int32
     private let encryptor: AttachmentEncryptor
     private let hash = OpenSSLSHA256()
-    private var buffer: [UInt8] = []
+    private let plain: UnsafeMutableRawBufferPointer
+    private let sealed: UnsafeMutableRawBufferPointer
+    private var count = 0
     private var position = 0
     private var ended = false
     private let skip: UInt64
@@ -179,45 +182,58 @@ final class EncryptedFileSource {
     private(set) var produced: UInt64 = 0
 
     init(path: String, key: [UInt8], crypto: any EndToEndCrypto, skip: UInt64) throws {
-        guard let file = FileHandle(forReadingAtPath: path) else { throw SecureClientFailure("cannot open \(path)") }
-        self.file = file
+        descriptor = Foundation.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw SecureClientFailure("cannot open \(path): \(String(cString: strerror(errno)))") }
         encryptor = try AttachmentEncryptor(key: key, crypto: crypto)
         self.skip = skip
+        let pieces = SecureClient.fileReadBytes / AttachmentStream.chunkSize + 2
+        plain = .allocate(byteCount: SecureClient.fileReadBytes, alignment: 16)
+        sealed = .allocate(byteCount: pieces * AttachmentStream.sealedChunkSize, alignment: 16)
     }
 
-    deinit { try? file.close() }
+    deinit {
+        Foundation.close(descriptor)
+        plain.deallocate()
+        sealed.deallocate()
+    }
 
     /// The next at most `limit` ciphertext bytes past `skip`; nil at the end.
     func next(upTo limit: Int) throws -> [UInt8]? {
         while true {
-            if position == buffer.count {
+            if position == count {
                 guard !ended else { return nil }
                 try refill()
                 continue
             }
-            let start = UInt64(produced) - UInt64(buffer.count - position)
+            let start = produced - UInt64(count - position)
             if start < skip {
                 // Bytes the server has already: skip up to `skip` within this buffer.
-                position += Int(min(UInt64(buffer.count - position), skip - start))
+                position += Int(min(UInt64(count - position), skip - start))
                 continue
             }
-            let count = min(limit, buffer.count - position)
-            defer { position += count }
-            return Array(buffer[position..<position + count])
+            let take = min(limit, count - position)
+            defer { position += take }
+            return Array(UnsafeRawBufferPointer(rebasing: sealed[position..<position + take]))
         }
     }
 
     private func refill() throws {
-        let piece = try file.read(upToCount: SecureClient.fileReadBytes) ?? Data()
-        if piece.isEmpty {
-            buffer = try encryptor.finish()
+        var read = 0
+        repeat {
+            read = Foundation.read(descriptor, plain.baseAddress, plain.count)
+        } while read < 0 && errno == EINTR
+        guard read >= 0 else { throw SecureClientFailure("reading the file failed: \(String(cString: strerror(errno)))") }
+        if read == 0 {
+            let last = try encryptor.finish()
+            last.withUnsafeBytes { sealed.copyMemory(from: $0) }
+            count = last.count
             ended = true
         } else {
-            buffer = try encryptor.update([UInt8](piece))
+            count = try encryptor.update(UnsafeRawBufferPointer(rebasing: plain[0..<read]), into: sealed)
         }
         position = 0
-        buffer.withUnsafeBytes { hash.update($0) }
-        produced += UInt64(buffer.count)
+        hash.update(UnsafeRawBufferPointer(rebasing: sealed[0..<count]))
+        produced += UInt64(count)
     }
 
     /// The SHA-256 of the whole ciphertext, once `next` returned nil.
