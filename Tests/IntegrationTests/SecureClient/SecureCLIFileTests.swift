@@ -163,4 +163,32 @@ struct SecureCLIFileTests {
             #expect(try Data(contentsOf: URL(fileURLWithPath: try #require(got[0]["path"] as? String))) == content)
         }
     }
+    @Test("listen --json saves a pushed file and prints a file event; the menu's inbox saves one too")
+    func listenAndMenu() async throws {
+        try await SecureCLIHarness.with(.sqlite) { cli in
+            try await cli.register("alice")
+            try await cli.register("bob")
+            let path = cli.root.appendingPathComponent("pushed.bin").path
+            let content = Self.bytes(5 << 20, seed: 11)
+            try content.write(to: URL(fileURLWithPath: path))
+            let listener = try SecureListener(cli: cli, home: "bob")
+            defer { listener.stop() }
+            let sent = try await cli.run("alice", "send-file", "bob", path)
+            #expect(sent.status == 0, "\(sent.stderr)")
+            let line = try #require(try await listener.nextLine(timeout: .seconds(30)))
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(object["event"] as? String == "file" && object["name"] as? String == "pushed.bin")
+            #expect(object["size"] as? Int == content.count)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: try #require(object["path"] as? String))) == content)
+            listener.stop()
+
+            let again = try await cli.run("alice", "send-file", "bob", path)
+            #expect(again.status == 0, "\(again.stderr)")
+            let menu = try await cli.run("bob", ["menu"], stdin: "4\n0\n")
+            #expect(menu.status == 0, "\(menu.stderr)")
+            let second = cli.home("bob") + "/downloads/pushed (1).bin"
+            #expect(menu.stdout.contains("FILE: pushed.bin (\(content.count) bytes) saved to \(second)"), "\(menu.stdout)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: second)) == content)
+        }
+    }
 }

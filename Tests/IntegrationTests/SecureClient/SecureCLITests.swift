@@ -254,7 +254,9 @@ final class SecureListener: @unchecked Sendable {
         return line.isEmpty ? nil : line.trimmingCharacters(in: .newlines)
     }
 
+    /// Kills the process; once it has exited, does nothing.
     func stop() {
+        guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
