@@ -191,4 +191,21 @@ struct SecureCLIFileTests {
             #expect(try Data(contentsOf: URL(fileURLWithPath: second)) == content)
         }
     }
+    @Test("a pointer whose SHA-256 is not the ciphertext's is refused in words and nothing is saved")
+    func wrongHash() async throws {
+        try await SecureCLIHarness.with(.sqlite) { cli in
+            try await cli.register("alice")
+            try await cli.register("bob")
+            let path = cli.root.appendingPathComponent("claimed.bin").path
+            try Self.bytes(200_000, seed: 3).write(to: URL(fileURLWithPath: path))
+            let sent = try await cli.run("alice", ["send-file", "bob", path], environment: ["SEALPOST_TEST_WRONG_ATTACHMENT_SHA256": "1"])
+            #expect(sent.status == 0, "\(sent.stderr)")
+            let refused = try await cli.run("bob", "inbox")
+            #expect(refused.status == 0 && refused.stdout.isEmpty)
+            #expect(refused.stderr.contains("SHA-256 does not match") && refused.stderr.contains("was not saved"), "\(refused.stderr)")
+            #expect(Self.downloads(cli).isEmpty)
+            let history = try await cli.run("bob", "history", "alice", "--json")
+            #expect(history.stdout.isEmpty)
+        }
+    }
 }

@@ -19,6 +19,7 @@ extension SecureClient {
     /// Encrypts the file at `path` under a fresh key, uploads it for `name` (resuming from
     /// ATTACH_STATUS after a dropped connection) and sends its pointer as a ratchet message,
     /// naming the file `given` or, by default, its own name.
+    /// `$SEALPOST_TEST_WRONG_ATTACHMENT_SHA256` sends a wrong hash in the pointer (tests only).
     ///
     /// - Returns: the message sent and the file's size.
     func sendFile(at path: String, to name: String, as given: String? = nil, progress: TerminalProgress?) async throws -> (SentEnvelope, UInt64) {
@@ -61,6 +62,7 @@ extension SecureClient {
             }
         }
         progress?.finish()
+        if ProcessInfo.processInfo.environment["SEALPOST_TEST_WRONG_ATTACHMENT_SHA256"] != nil { digest[0] ^= 1 }
         let pointer = try AttachmentPointer(id: id.bytes, key: key, size: size, sha256: digest, fileName: fileName)
         let sent = try await send(.attachment(pointer), to: name, kind: "file", body: fileName)
         return (sent, plainSize)
