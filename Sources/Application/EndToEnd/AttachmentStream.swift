@@ -40,28 +40,57 @@ public final class AttachmentEncryptor {
     /// Takes the next piece of plaintext; returns the sealed chunks it completes (maybe none).
     public func update(_ piece: [UInt8]) throws(CryptoError) -> [UInt8] {
         guard !finished else { throw .streamFinished }
-        var output: [UInt8] = []
+        let capacity = maximumOutput(forPiece: piece.count)
+        var failure: CryptoError?
+        let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+            count = 0
+            piece.withUnsafeBytes { input in
+                do throws(CryptoError) {
+                    count = try update(input, into: UnsafeMutableRawBufferPointer(buffer))
+                } catch {
+                    failure = error
+                }
+            }
+        }
+        if let failure { throw failure }
+        return output
+    }
+
+    /// The most bytes `update(_:into:)` writes for a piece of `count` bytes.
+    public func maximumOutput(forPiece count: Int) -> Int {
+        (pending.count + count) / AttachmentStream.chunkSize * AttachmentStream.sealedChunkSize
+    }
+
+    /// Takes the next piece of plaintext and writes the sealed chunks it completes into the
+    /// start of `output` (at least `maximumOutput(forPiece:)` bytes): no allocation, no copy
+    /// of whole chunks.
+    ///
+    /// - Returns: the bytes written (maybe none).
+    public func update(_ piece: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
+        guard !finished else { throw .streamFinished }
+        guard output.count >= maximumOutput(forPiece: piece.count) else {
+            throw .invalidKey("the output holds \(output.count) bytes, not the \(maximumOutput(forPiece: piece.count)) it may need")
+        }
+        var written = 0
         var offset = 0
         let size = AttachmentStream.chunkSize
-        output.reserveCapacity((pending.count + piece.count) / size * AttachmentStream.sealedChunkSize)
         // A chunk is sealed only once a byte after it is known: the last one waits for finish().
         while offset < piece.count {
+            let rest = UnsafeMutableRawBufferPointer(rebasing: output[written...])
             if pending.count == size {
-                Self.append(try sealPending(last: false), to: &output)
+                written += try withBytes(pending) { input throws(CryptoError) in try sealChunk(input, last: false, into: rest) }
+                pending.removeAll(keepingCapacity: true)
             } else if pending.isEmpty && piece.count - offset > size {
                 // Whole chunks straight from the piece, without a copy into `pending`.
-                let sealed = try withBytes(piece) { bytes throws(CryptoError) in
-                    try sealChunk(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size]), last: false)
-                }
-                Self.append(sealed, to: &output)
+                written += try sealChunk(UnsafeRawBufferPointer(rebasing: piece[offset..<offset + size]), last: false, into: rest)
                 offset += size
             } else {
                 let take = min(piece.count - offset, size - pending.count)
-                pending += piece[offset..<offset + take]
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece[offset..<offset + take]))
                 offset += take
             }
         }
-        return output
+        return written
     }
 
     static func append(_ chunk: [UInt8], to output: inout [UInt8]) {
@@ -79,6 +108,14 @@ public final class AttachmentEncryptor {
         let sealed = try withBytes(pending) { input throws(CryptoError) in try sealChunk(input, last: last) }
         pending.removeAll(keepingCapacity: true)
         return sealed
+    }
+
+    private func sealChunk(_ input: UnsafeRawBufferPointer, last: Bool, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
+        guard counter < 1 << 56 else { throw .invalidKey("the file has too many chunks") }
+        AttachmentStream.writeNonce(&nonce, counter: counter, last: last)
+        let written = try withBytes(nonce) { nonceBytes throws(CryptoError) in try cipher.seal(input, nonce: nonceBytes, into: output) }
+        counter += 1
+        return written
     }
 
     private func sealChunk(_ input: UnsafeRawBufferPointer, last: Bool) throws(CryptoError) -> [UInt8] {

@@ -47,6 +47,11 @@ public protocol EndToEndCrypto: Sendable {
 public protocol AEADChunkCipher: AnyObject {
     /// Seals `input` under the 12-byte `nonce`: ciphertext ‖ 16-byte tag.
     func seal(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer) throws(CryptoError) -> [UInt8]
+    /// Seals `input` under the 12-byte `nonce` into the start of `output` (at least
+    /// `input.count + 16` bytes), without allocating: ciphertext ‖ 16-byte tag.
+    ///
+    /// - Returns: the bytes written, `input.count + 16`.
+    func seal(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int
     /// Opens ciphertext ‖ tag under the 12-byte `nonce`; throws `decryptionFailed` on a bad tag.
     func open(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer) throws(CryptoError) -> [UInt8]
 }

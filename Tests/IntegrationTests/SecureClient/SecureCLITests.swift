@@ -88,8 +88,8 @@ struct SecureCLITests {
                     #expect(sent.status == 0, "\(sent.stderr)")
                 }
             }
-            let file = try await cli.run("ann", "send-file", "ben", "/etc/hostname")
-            #expect(file.status == 1 && file.stderr == "sealpost: send-file is not available on v3 homes yet (attachments on the v3 server are still to come)\n")
+            let file = try await cli.run("ann", "send-file", "ben", "/no/such/file")
+            #expect(file.status == 1 && file.stderr.hasPrefix("sealpost: cannot read /no/such/file"), "\(file.stderr)")
             for to in names {
                 let got = try await cli.receive(to, count: 2)
                 #expect(Set(got.compactMap { $0["text"] as? String }) == Set(names.filter { $0 != to }.map { "\($0) to \(to)" }))
@@ -254,7 +254,9 @@ final class SecureListener: @unchecked Sendable {
         return line.isEmpty ? nil : line.trimmingCharacters(in: .newlines)
     }
 
+    /// Kills the process; once it has exited, does nothing.
     func stop() {
+        guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }

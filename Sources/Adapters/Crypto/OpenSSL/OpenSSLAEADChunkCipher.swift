@@ -55,44 +55,53 @@ public final class OpenSSLAEADChunkCipher: AEADChunkCipher {
         guard input.count <= Self.maximumChunk, associatedData.count <= Self.maximumChunk else {
             throw .invalidKey("a chunk over 1 GiB")
         }
-        let context = encryptContext
         var failed = false
         let output = [UInt8](unsafeUninitializedCapacity: input.count + Self.tagCount) { buffer, count in
             count = 0
-            var written: Int32 = 0
-            let out = buffer.baseAddress!
-            guard EVP_EncryptInit_ex(context, nil, nil, nil, nonce.bindMemory(to: UInt8.self).baseAddress) == 1 else {
+            guard let written = sealChunk(input, nonce: nonce, associatedData: associatedData, into: buffer.baseAddress!) else {
                 failed = true
                 return
             }
-            if associatedData.count > 0 {
-                guard EVP_EncryptUpdate(context, nil, &written, associatedData.bindMemory(to: UInt8.self).baseAddress,
-                                        Int32(associatedData.count)) == 1 else {
-                    failed = true
-                    return
-                }
-            }
-            if input.count > 0 {
-                guard EVP_EncryptUpdate(context, out, &written, input.bindMemory(to: UInt8.self).baseAddress,
-                                        Int32(input.count)) == 1 else {
-                    failed = true
-                    return
-                }
-                count = Int(written)
-            }
-            guard EVP_EncryptFinal_ex(context, out + count, &written) == 1 else {
-                failed = true
-                return
-            }
-            count += Int(written)
-            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagCount), out + count) == 1 else {
-                failed = true
-                return
-            }
-            count += Self.tagCount
+            count = written
         }
         guard !failed else { throw OpenSSLErrorQueue.failure("AES-256-GCM seal") }
         return output
+    }
+
+    public func seal(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
+                     into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
+        guard nonce.count == Self.nonceCount else { throw .invalidKey("an AES-GCM nonce is 12 bytes, got \(nonce.count)") }
+        guard input.count <= Self.maximumChunk else { throw .invalidKey("a chunk over 1 GiB") }
+        guard output.count >= input.count + Self.tagCount, let out = output.bindMemory(to: UInt8.self).baseAddress else {
+            throw .invalidKey("the output holds \(output.count) bytes, not the \(input.count + Self.tagCount) sealed")
+        }
+        guard let written = sealChunk(input, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: out) else {
+            throw OpenSSLErrorQueue.failure("AES-256-GCM seal")
+        }
+        return written
+    }
+
+    /// Seals into `out` (room for `input.count + 16`); nil when OpenSSL fails.
+    private func sealChunk(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, associatedData: UnsafeRawBufferPointer,
+                           into out: UnsafeMutablePointer<UInt8>) -> Int? {
+        let context = encryptContext
+        var written: Int32 = 0
+        var count = 0
+        guard EVP_EncryptInit_ex(context, nil, nil, nil, nonce.bindMemory(to: UInt8.self).baseAddress) == 1 else { return nil }
+        if associatedData.count > 0 {
+            guard EVP_EncryptUpdate(context, nil, &written, associatedData.bindMemory(to: UInt8.self).baseAddress,
+                                    Int32(associatedData.count)) == 1 else { return nil }
+        }
+        if input.count > 0 {
+            guard EVP_EncryptUpdate(context, out, &written, input.bindMemory(to: UInt8.self).baseAddress, Int32(input.count)) == 1 else {
+                return nil
+            }
+            count = Int(written)
+        }
+        guard EVP_EncryptFinal_ex(context, out + count, &written) == 1 else { return nil }
+        count += Int(written)
+        guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagCount), out + count) == 1 else { return nil }
+        return count + Self.tagCount
     }
 
     func open(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,

@@ -126,6 +126,20 @@ public final class ReconnectingAccountConnection: AccountServerConnection, Senda
     public func fetchBundle(of account: AccountID) async throws -> PrekeyBundle { try await connection().fetchBundle(of: account) }
     public func send(_ envelope: [UInt8], to recipient: AccountID) async throws -> SentEnvelope { try await connection().send(envelope, to: recipient) }
     public func ping() async throws { try await connection().ping() }
+    public var maxAttachmentChunk: Int { get async throws { try await connection().maxAttachmentChunk } }
+    public func createAttachment(size: UInt64, recipients: [AccountID]) async throws -> AttachmentID {
+        try await connection().createAttachment(size: size, recipients: recipients)
+    }
+    public func attachmentStatus(_ id: AttachmentID) async throws -> (size: UInt64, stored: UInt64) { try await connection().attachmentStatus(id) }
+    public func writeAttachment(_ id: AttachmentID, from offset: UInt64, window: Int,
+                                next: () async throws -> [UInt8]?) async throws -> UInt64 {
+        try await connection().writeAttachment(id, from: offset, window: window, next: next)
+    }
+    public func readAttachment(_ id: AttachmentID, from offset: UInt64, to end: UInt64, window: Int,
+                               sink: ([UInt8]) async throws -> Void) async throws {
+        try await connection().readAttachment(id, from: offset, to: end, window: window, sink: sink)
+    }
+    public func finishAttachment(_ id: AttachmentID) async throws { try await connection().finishAttachment(id) }
 
     public func acknowledge(_ messageIDs: [UInt64]) async throws -> Int {
         state.withLock { state in

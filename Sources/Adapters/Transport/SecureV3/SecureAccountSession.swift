@@ -78,6 +78,13 @@ final class SecureAccountSession: Sendable {
 
     /// Sends `request` and waits for its answer.
     func perform(_ request: V3Request) async throws -> V3Result {
+        try await answer(to: try await submit(request))
+    }
+
+    /// Queues `request` for sending (after every request submitted before it) and returns its
+    /// id, without waiting for the answer: `answer(to:)` waits for it. Requests that must reach
+    /// the server in order (ATTACH_WRITE) are submitted one after another this way.
+    func submit(_ request: V3Request) async throws -> UInt32 {
         let id = try await reserve(request.type)
         let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
             request.write(requestID: id, into: &state.outgoing)
@@ -85,7 +92,7 @@ final class SecureAccountSession: Sendable {
             return state.writerWaiting
         }
         writer?.resume()
-        return try await answer(to: id)
+        return id
     }
 
     /// Writes the requests' frames as they come, in as few writes as they allow: whatever
@@ -157,7 +164,8 @@ final class SecureAccountSession: Sendable {
         }
     }
 
-    private func answer(to id: UInt32) async throws -> V3Result {
+    /// Waits for the answer to the request `id` submitted earlier.
+    func answer(to id: UInt32) async throws -> V3Result {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<V3Result, any Error>) in
                 // The answer, if it is known already, and whether its slot was freed.

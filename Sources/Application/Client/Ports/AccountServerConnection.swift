@@ -80,6 +80,35 @@ public protocol AccountServerConnection: Sendable {
     /// PING (§5.11). Sessions are kept alive without it; this checks the server answers.
     func ping() async throws
 
+    /// ATTACH_CREATE (§9.1): an attachment of `size` bytes (the ciphertext) that `recipients`
+    /// may read.
+    func createAttachment(size: UInt64, recipients: [AccountID]) async throws -> AttachmentID
+
+    /// ATTACH_STATUS (§9.3): the size declared and the bytes stored so far, where an upload
+    /// resumes.
+    func attachmentStatus(_ id: AttachmentID) async throws -> (size: UInt64, stored: UInt64)
+
+    /// ATTACH_WRITE (§9.2), pipelined: writes the chunks `next` gives (each at most
+    /// `maxAttachmentChunk` bytes; nil when there are no more) from `offset` on, in order,
+    /// with up to `window` writes in flight.
+    ///
+    /// - Returns: the bytes stored once the last write is answered.
+    /// - Throws: `.refused` with `.wrongOffset` when `offset` is not where the attachment stands.
+    func writeAttachment(_ id: AttachmentID, from offset: UInt64, window: Int,
+                         next: () async throws -> [UInt8]?) async throws -> UInt64
+
+    /// ATTACH_READ (§9.4), pipelined: reads `[offset, end)` in order, in chunks of at most
+    /// `maxAttachmentChunk` bytes with up to `window` reads in flight, handing each to `sink`.
+    func readAttachment(_ id: AttachmentID, from offset: UInt64, to end: UInt64, window: Int,
+                        sink: ([UInt8]) async throws -> Void) async throws
+
+    /// ATTACH_DONE (§9.5): this recipient has the attachment; the server deletes it once every
+    /// recipient said so.
+    func finishAttachment(_ id: AttachmentID) async throws
+
+    /// The largest ATTACH_WRITE or ATTACH_READ chunk the session's frames hold.
+    var maxAttachmentChunk: Int { get async throws }
+
     /// What the server pushes once the session is authenticated (§6): deliveries, oldest
     /// first, and notices; and, on a reconnecting connection, its reconnections. One consumer
     /// only. A delivery stays on the server until it is acknowledged.

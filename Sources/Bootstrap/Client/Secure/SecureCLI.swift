@@ -55,10 +55,14 @@ enum SecureCLI {
         case .message(_, let from, let name, _, let content):
             let text: String = switch content {
             case .text(let text): text
-            case .attachment: "FILE: (attachments are not supported yet)"
+            case .attachment(let pointer): "FILE: \(pointer.fileName) (not downloaded)"
             case .unsupported(let type, _): "message of unknown type \(type)"
             }
             ClientRunner.say("From: \(name ?? from.description)\nContent:\n\(text)\n-----<EOM>-----\n")
+        case .file(_, let from, let name, _, let fileName, let path, let size):
+            ClientRunner.say("From: \(name ?? from.description)\nFILE: \(fileName) (\(size) bytes) saved to \(path)\n-----<EOM>-----\n")
+        case .fileFailed(let id, let from, let name, let reason):
+            StandardStreams.error("sealpost: the file in message \(id) from \(name ?? from.description) was not saved: \(reason); it stays on the server and comes again\n")
         case .alreadySeen:
             break
         case .duplicate(let id, let from, let name):
@@ -87,6 +91,10 @@ extension JSONText {
             case .attachment: fields += ["\"type\": \"file\""]
             case .unsupported(let type, _): fields += ["\"type\": \(string("unknown-\(type)"))"]
             }
+        case .file(let id, let from, let name, let time, let fileName, let path, let size):
+            fields = head("file", id, from, name) + ["\"time\": \(time)", "\"name\": \(string(fileName))", "\"path\": \(string(path))", "\"size\": \(size)"]
+        case .fileFailed(let id, let from, let name, let reason):
+            fields = head("file-error", id, from, name) + ["\"error\": \(string(reason))"]
         case .alreadySeen(let id):
             fields = ["\"event\": \"already-seen\"", "\"id\": \(id)"]
         case .duplicate(let id, let from, let name):

@@ -320,6 +320,11 @@ final class SecureClient: Sendable {
         guard text.utf8.count <= MessageContent.maximumTextBytes else {
             throw SecureClientFailure("the text is \(text.utf8.count) bytes; at most \(MessageContent.maximumTextBytes)")
         }
+        return try await send(.text(text), to: name, kind: "text", body: text)
+    }
+
+    /// Seals `content` for `name`, sends it and keeps it in the history as `kind` and `body`.
+    func send(_ content: MessageContent, to name: String, kind: String, body: String) async throws -> SentEnvelope {
         var contact = try await contact(named: name)
         if contact.changedIdentity != nil { throw keyChangedFailure(contact) }
         let connection = try await connected()
@@ -347,7 +352,7 @@ final class SecureClient: Sendable {
             } else {
                 throw SecureClientFailure("the session with \(name) was dropped meanwhile: send again")
             }
-            let sealed = try cipher.seal(.text(text), session: &session)
+            let sealed = try cipher.seal(content, session: &session)
             try records.saveSession(session)
             return sealed
         }
@@ -358,7 +363,7 @@ final class SecureClient: Sendable {
             throw SecureClientFailure(Self.words(error))
         }
         try await store.write { records in
-            try records.appendHistory(SecureHistoryEntry(peer: peer, direction: .sent, time: sent.serverTime, kind: "text", body: text,
+            try records.appendHistory(SecureHistoryEntry(peer: peer, direction: .sent, time: sent.serverTime, kind: kind, body: body,
                                                          messageID: sent.messageID))
         }
         return sent
@@ -384,8 +389,24 @@ final class SecureClient: Sendable {
     /// one-time prekey it used, keeps it in the history and marks its id seen; then
     /// acknowledges it. `$SEALPOST_TEST_DIE_BEFORE_ACK` kills the process between the commit
     /// and the ACK (the crash-safety test).
+    ///
+    /// A file is downloaded, checked and saved before that transaction; when that fails,
+    /// nothing is kept and nothing acknowledged, so the message comes again.
     func receive(_ delivery: IncomingEnvelope, on connection: any AccountServerConnection) async throws -> SecureReceipt {
         let cipher = self.cipher
+        var saved: String?
+        var attachment: AttachmentPointer?
+        if let pointer = try await peekAttachment(delivery) {
+            do {
+                saved = try await download(pointer, on: connection, progress: TerminalProgress.makeIfTerminal())
+                attachment = pointer
+            } catch {
+                let name = try? await store.read { try $0.contact(id: delivery.sender)?.name }
+                let reason = (error as? AccountServerError).map(Self.words) ?? "\(error)"
+                return .fileFailed(messageID: delivery.messageID, from: delivery.sender, name: name ?? nil, reason: reason)
+            }
+        }
+        let savedPath = saved
         let receipt: SecureReceipt = try await store.write { records in
             let id = delivery.messageID
             if try records.isSeen(messageID: id) { return .alreadySeen(messageID: id) }
@@ -442,12 +463,16 @@ final class SecureClient: Sendable {
             }
             let (kind, body): (String, String) = switch opened.content {
             case .text(let text): ("text", text)
-            case .attachment: ("file", "(an attachment: not supported on this client yet)")
+            case .attachment(let pointer): ("file", savedPath ?? "\(pointer.fileName) (an attachment that was not downloaded)")
             case .unsupported(let type, _): ("unsupported", "content of type \(type)")
             }
             try records.appendHistory(SecureHistoryEntry(peer: delivery.sender, direction: .received, time: delivery.serverTime,
                                                          kind: kind, body: body, messageID: id))
             try records.markSeen(messageID: id, at: now)
+            if case .attachment(let pointer) = opened.content, let savedPath {
+                return .file(messageID: id, from: delivery.sender, name: contact?.name, time: delivery.serverTime, fileName: pointer.fileName,
+                             path: savedPath, size: Self.fileSize(savedPath))
+            }
             return .message(messageID: id, from: delivery.sender, name: contact?.name, time: delivery.serverTime, content: opened.content)
         }
         if case .keyChanged = receipt { return receipt }
@@ -455,10 +480,38 @@ final class SecureClient: Sendable {
             kill(getpid(), SIGKILL)
         }
         _ = try await connection.acknowledge([delivery.messageID])
-        if case .message(let id, _, _, _, _) = receipt {
+        switch receipt {
+        case .message(let id, _, _, _, _), .file(let id, _, _, _, _, _, _):
             try await store.write { try $0.markShown(messageIDs: [id]) }
+        default:
+            break
+        }
+        if let attachment, let id = AttachmentID(bytes: attachment.id) {
+            // The server may delete it now; failing that, its TTL does.
+            try? await connection.finishAttachment(id)
         }
         return receipt
+    }
+
+    /// The attachment a delivery carries, opened without keeping anything (the transaction
+    /// opens it again); nil for another content, one seen already, or one that does not open.
+    private func peekAttachment(_ delivery: IncomingEnvelope) async throws -> AttachmentPointer? {
+        let cipher = self.cipher
+        return try await store.read { records in
+            if try records.isSeen(messageID: delivery.messageID) { return nil }
+            let contact = try records.contact(id: delivery.sender)
+            var prekeys = PrekeyPrivateKeys(oneTime: try records.oneTimePrekeys())
+            for signed in try records.signedPrekeys() { prekeys.signed[signed.id] = signed.privateKey }
+            guard let opened = try? cipher.open(delivery.envelope, authenticatedSender: delivery.sender,
+                                                session: try records.session(with: delivery.sender), prekeys: prekeys,
+                                                knownIdentity: contact?.identity, now: Self.now()),
+                  case .attachment(let pointer) = opened.content else { return nil }
+            return pointer
+        }
+    }
+
+    static func fileSize(_ path: String) -> UInt64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
     }
 
     /// The received messages kept but never shown (a crash came after their commit), marked
@@ -468,6 +521,10 @@ final class SecureClient: Sendable {
             let entries = try records.unshownHistory()
             try records.markShown(messageIDs: entries.compactMap(\.entry.messageID))
             return try entries.map { _, entry in
+                if entry.kind == "file" {
+                    return .file(messageID: entry.messageID ?? 0, from: entry.peer, name: try records.contact(id: entry.peer)?.name, time: entry.time,
+                                 fileName: (entry.body as NSString).lastPathComponent, path: entry.body, size: Self.fileSize(entry.body))
+                }
                 let content: MessageContent = entry.kind == "text" ? .text(entry.body) : .unsupported(type: 0, body: [])
                 return .message(messageID: entry.messageID ?? 0, from: entry.peer, name: try records.contact(id: entry.peer)?.name,
                                 time: entry.time, content: content)
@@ -486,6 +543,9 @@ final class SecureClient: Sendable {
         case .message(let id, let from, nil, let time, let content):
             guard let name = await learnName(of: from, on: connection) else { return receipt }
             return .message(messageID: id, from: from, name: name, time: time, content: content)
+        case .file(let id, let from, nil, let time, let fileName, let path, let size):
+            guard let name = await learnName(of: from, on: connection) else { return receipt }
+            return .file(messageID: id, from: from, name: name, time: time, fileName: fileName, path: path, size: size)
         default:
             return receipt
         }

@@ -12,6 +12,10 @@ enum SecureReceipt: Sendable {
     /// Sent under an identity other than the one pinned for the sender: left on the server
     /// until the user trusts the new key.
     case keyChanged(messageID: UInt64, from: AccountID, name: String?)
+    /// A file, saved at `path` (`size` bytes), kept in the history, acknowledged.
+    case file(messageID: UInt64, from: AccountID, name: String?, time: UInt64, fileName: String, path: String, size: UInt64)
+    /// A file whose download or check failed: not kept, not acknowledged, so it comes again.
+    case fileFailed(messageID: UInt64, from: AccountID, name: String?, reason: String)
     /// It does not open: dropped and acknowledged.
     case failed(messageID: UInt64, from: AccountID, name: String?, reason: String)
 }

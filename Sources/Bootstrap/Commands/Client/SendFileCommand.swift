@@ -10,10 +10,19 @@ struct SendFileCommand: AsyncParsableCommand {
     @OptionGroup var secure: SecureClientOptions
     @Argument(help: "The other client's name.") var name: String
     @Argument(help: "The file to send.") var path: String
+    @Option(name: .customLong("file-name"), help: "On a v3 home, the name the file is sent under (its own by default).") var fileName: String?
 
     func run() async throws {
+        if SecureCLI.isSecure(options) {
+            try await SecureCLI.run {
+                let client = try await SecureCLI.client(options, secure)
+                let (sent, size) = try await client.sendFile(at: path, to: name, as: fileName, progress: TerminalProgress.makeIfTerminal())
+                await client.close()
+                ClientRunner.say("file sent to \(name) (\(size) bytes, message \(sent.messageID))")
+            }
+            return
+        }
         try await ClientRunner.run {
-            if SecureCLI.isSecure(options) { throw SecureClientFailure("send-file is not available on v3 homes yet (attachments on the v3 server are still to come)") }
             let services = try ClientEnvironment.resolve(options).services()
             let (_, message, size) = try await SendFile(services).run(
                 name: name, path: path, progress: TerminalProgress.makeIfTerminal())
