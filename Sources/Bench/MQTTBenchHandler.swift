@@ -64,8 +64,11 @@ final class MQTTBenchHandler: PushBenchHandler {
         context.fireChannelActive()
     }
 
-    func start(targets: [[UInt8]], until endNanos: UInt64) {
+    func learn(targets: [[UInt8]]) {
         self.targets = targets
+    }
+
+    func start(until endNanos: UInt64) {
         session.start(until: endNanos)
         fillWindow()
         flush()

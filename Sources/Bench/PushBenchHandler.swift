@@ -8,9 +8,13 @@ protocol PushBenchHandler: ChannelInboundHandler, SendableMetatype {
     /// What a sender names a recipient by: an account id, a topic.
     associatedtype Address: Sendable
 
-    /// Starts sending to random others among `targets` (indexed like the sessions) until
-    /// `endNanos` (monotonic).
-    func start(targets: [Address], until endNanos: UInt64)
+    /// Learns every session's address (indexed like the sessions). The run hands them to
+    /// every session, and waits, before it starts any: once one session sends, the others
+    /// may be pushed to, and a v3 DELIVERY's sender is checked against these.
+    func learn(targets: [Address])
+
+    /// Starts sending to random others among the targets until `endNanos` (monotonic).
+    func start(until endNanos: UInt64)
 
     /// What the session recorded so far.
     var outcome: PushBenchSession.Outcome { get }

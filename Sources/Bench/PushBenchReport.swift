@@ -20,6 +20,8 @@ struct PushBenchReport: Sendable {
     var unacceptedDelivered = 0
     var errors = 0
     var firstErrors: [String] = []
+    /// The first few corrupted deliveries, described.
+    var firstCorruptions: [String] = []
     var acceptMicros: [UInt32] = []
     var pushMicros: [UInt32] = []
     var serverCPUMicros: UInt64?
@@ -52,6 +54,9 @@ struct PushBenchReport: Sendable {
             acceptedInWindow += outcome.acceptedInWindow
             deliveredInWindow += outcome.deliveredInWindow
             corrupted += outcome.corrupted
+            for corruption in outcome.corruptions where firstCorruptions.count < 5 {
+                firstCorruptions.append("session \(outcome.index): \(corruption)")
+            }
             errors += outcome.errors
             if let error = outcome.firstError, firstErrors.count < 3 { firstErrors.append("session \(outcome.index): \(error)") }
             acceptMicros += outcome.acceptMicros
@@ -63,6 +68,9 @@ struct PushBenchReport: Sendable {
                       outcomes[sender].recipients[sequence] == Int32(outcome.index)
                 else {
                     corrupted += 1
+                    if firstCorruptions.count < 5 {
+                        firstCorruptions.append("session \(outcome.index): sender \(sender) sequence \(sequence) is not a message sent to it")
+                    }
                     continue
                 }
                 if seen[sender][sequence] > 0 {
@@ -109,6 +117,7 @@ struct PushBenchReport: Sendable {
             "verify: accepted \(accepted) delivered \(delivered) lost \(lost) duplicated \(duplicated) corrupted \(corrupted) unaccepted_delivered \(unacceptedDelivered) errors \(errors)",
         ]
         lines += firstErrors.map { "  error: \($0)" }
+        lines += firstCorruptions.map { "  corrupted: \($0)" }
         lines.append(
             "summary: protocol \(protocolName) sessions \(sessions) accepted_per_s \(benchFormat(acceptedPerSecond, 0)) delivered_per_s \(benchFormat(deliveredPerSecond, 0)) "
                 + "push_p50_ms \(benchFormat(benchPercentileMillis(pushMicros, 0.5), 2)) push_p99_ms \(benchFormat(benchPercentileMillis(pushMicros, 0.99), 2)) "

@@ -186,12 +186,20 @@ public struct PushBenchRun: Sendable {
         let open = try EventLoopFuture.whenAllSucceed(channels, on: loop).wait()
         progress("setup: \(sessions) sessions connected and ready in \(benchFormat(Double(benchMicros() - setupStart) / 1e6, 2))s")
 
+        // Every session knows the others before any starts: one started on another loop may
+        // push to a session that has not yet run its `start`, whose DELIVERY check would
+        // then find no sender to match and count the message as corrupted (and lost).
+        try EventLoopFuture.andAllSucceed(
+            zip(bound, open).map { handler, channel in channel.eventLoop.submit { handler.value.learn(targets: addresses) } },
+            on: loop
+        ).wait()
+
         let cpuBefore = serverPid.flatMap(benchCPUMicros)
         let clientBefore = benchCPUMicros(pid: getpid())
         let start = benchNanos()
         let end = start + UInt64(seconds * 1e9)
         for (handler, channel) in zip(bound, open) {
-            channel.eventLoop.execute { handler.value.start(targets: addresses, until: end) }
+            channel.eventLoop.execute { handler.value.start(until: end) }
         }
         Thread.sleep(forTimeInterval: seconds)
         // Then until every answer and every accepted message is in, or 30 s more at most.

@@ -28,6 +28,8 @@ struct PushBenchSession {
         var acceptedInWindow: Int
         var deliveredInWindow: Int
         var corrupted: Int
+        /// The first few corrupted deliveries, described (what was expected, what was seen).
+        var corruptions: [String] = []
         var errors: Int
         var firstError: String?
     }
@@ -126,21 +128,39 @@ struct PushBenchSession {
 
     /// A message pushed to this session. It counts as corrupted when the payload is not one
     /// the workload wrote, or when `isSender` refuses the sender it names (a v3 DELIVERY says
-    /// who sent it; an MQTT PUBLISH does not).
-    mutating func delivered(_ payload: ByteBuffer, now: UInt64, isSender: (Int) -> Bool = { _ in true }) {
+    /// who sent it; an MQTT PUBLISH does not). `detail` describes the delivery (its sender
+    /// account, its id) for the first few corrupted ones.
+    mutating func delivered(_ payload: ByteBuffer, now: UInt64, isSender: (Int) -> Bool = { _ in true },
+                            detail: @autoclosure () -> String = "") {
         counters.delivered.add(1, ordering: .relaxed)
-        guard payload.readableBytes == payloadSize,
-              let sent = payload.getInteger(at: payload.readerIndex, as: UInt64.self),
-              let sender = payload.getInteger(at: payload.readerIndex + 8, as: UInt32.self),
-              let sequence = payload.getInteger(at: payload.readerIndex + 12, as: UInt32.self),
-              Int(sender) < sessions, isSender(Int(sender)), Self.fillerIntact(payload, sequence: sequence)
-        else {
-            outcome.corrupted += 1
-            return
+        let sent = payload.getInteger(at: payload.readerIndex, as: UInt64.self)
+        let sender = payload.getInteger(at: payload.readerIndex + 8, as: UInt32.self)
+        let sequence = payload.getInteger(at: payload.readerIndex + 12, as: UInt32.self)
+        let problem: String?
+        if payload.readableBytes != payloadSize {
+            problem = "size \(payload.readableBytes), expected \(payloadSize)"
+        } else if let sent, let sender, let sequence {
+            if Int(sender) >= sessions {
+                problem = "sender index \(sender) of \(sessions) sessions"
+            } else if !isSender(Int(sender)) {
+                problem = "the DELIVERY's sender is not session \(sender)"
+            } else if !Self.fillerIntact(payload, sequence: sequence) {
+                problem = "a damaged filler"
+            } else {
+                outcome.received.append(UInt64(sender) << 32 | UInt64(sequence))
+                outcome.pushMicros.append(UInt32(clamping: (now &- sent) / 1000))
+                if now < endNanos { outcome.deliveredInWindow += 1 }
+                return
+            }
+        } else {
+            problem = "no header"
         }
-        outcome.received.append(UInt64(sender) << 32 | UInt64(sequence))
-        outcome.pushMicros.append(UInt32(clamping: (now &- sent) / 1000))
-        if now < endNanos { outcome.deliveredInWindow += 1 }
+        outcome.corrupted += 1
+        if outcome.corruptions.count < 3, let problem {
+            let header = "sender index \(sender.map(String.init) ?? "?") sequence \(sequence.map(String.init) ?? "?") "
+                + "sent \(sent.map { "\(Int64(bitPattern: now &- $0) / 1000) µs ago" } ?? "?")"
+            outcome.corruptions.append("\(problem): \(header); started \(running || endNanos != 0)\(detail())")
+        }
     }
 
     static func fillerIntact(_ payload: ByteBuffer, sequence: UInt32) -> Bool {

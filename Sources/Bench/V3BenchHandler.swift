@@ -63,8 +63,11 @@ final class V3BenchHandler: PushBenchHandler {
         self.context = nil
     }
 
-    func start(targets: [AccountID], until endNanos: UInt64) {
+    func learn(targets: [AccountID]) {
         self.targets = targets
+    }
+
+    func start(until endNanos: UInt64) {
         session.start(until: endNanos)
         fillWindow()
         flush()
@@ -112,7 +115,11 @@ final class V3BenchHandler: PushBenchHandler {
         case .delivery(let delivery):
             let now = benchNanos()
             let targets = self.targets
-            session.delivered(delivery.envelope, now: now) { sender in sender < targets.count && targets[sender] == delivery.sender }
+            session.delivered(
+                delivery.envelope, now: now,
+                isSender: { sender in sender < targets.count && targets[sender] == delivery.sender },
+                detail: "; DELIVERY id \(delivery.messageID) from \(delivery.sender) = session "
+                    + "\(targets.firstIndex(of: delivery.sender).map(String.init) ?? "?") of \(targets.count) known")
             pendingAcks.append(delivery.messageID)
             if pendingAcks.count >= ackBatch {
                 ackTimer?.cancel()
