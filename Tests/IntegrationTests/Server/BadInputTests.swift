@@ -126,7 +126,9 @@ struct BadInputTests {
 
     @Test("a request trickling in byte by byte is cut at the request deadline, not kept alive by the idle timer")
     func requestDeadline() async throws {
-        let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 1, requestDeadlineSeconds: 2)
+        // An idle timeout twice the pacing's worst stall on a loaded 2-core machine running the
+        // whole suite (a 0.3 s sleep has overrun 1 s there), and a deadline past it.
+        let configuration = SeedServerConfiguration(host: "127.0.0.1", port: 0, idleTimeoutSeconds: 3, requestDeadlineSeconds: 5)
         try await TestServer.with(.memory, configuration: configuration) { server in
             let channel = try await RawClient.connect(port: server.port)
             let started = ContinuousClock.now
@@ -138,8 +140,8 @@ struct BadInputTests {
                     while let _ = try? await iterator.next() {}
                     return true
                 }
-                // Every 0.3 s one byte: never idle for 1 s, never done.
-                while ContinuousClock.now - started < .seconds(8) {
+                // Every 0.3 s one byte: never idle for 3 s, never done.
+                while ContinuousClock.now - started < .seconds(12) {
                     do {
                         try await outbound.write(ByteBuffer(bytes: [request[sent]]))
                     } catch {
@@ -155,7 +157,7 @@ struct BadInputTests {
             let elapsed = ContinuousClock.now - started
             #expect(closed)
             #expect(sent < 30)
-            #expect(elapsed >= .seconds(1.5) && elapsed < .seconds(7))
+            #expect(elapsed >= .seconds(4.5) && elapsed < .seconds(11))
         }
     }
 
