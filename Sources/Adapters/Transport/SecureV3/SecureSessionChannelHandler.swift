@@ -17,39 +17,39 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private var machine: SecureSessionStateMachine
-    private var frames: NIOSingleStepByteToMessageProcessor<V3FrameDecoder>
-    private let authTimeout: TimeAmount
-    private let logger: Logger
-    private var authDeadline: Scheduled<Void>?
+    var machine: SecureSessionStateMachine
+    var frames: NIOSingleStepByteToMessageProcessor<V3FrameDecoder>
+    let authTimeout: TimeAmount
+    let logger: Logger
+    var authDeadline: Scheduled<Void>?
     /// A `read` held back while the channel was not writable.
-    private var readPending = false
-    private var closing = false
-    private let router: SecureRequestRouter?
-    private let binding: ChannelBinding
-    private let deliveryWindow: Int
+    var readPending = false
+    var closing = false
+    let router: SecureRequestRouter?
+    let binding: ChannelBinding
+    let deliveryWindow: Int
     /// Set while the handler is in the pipeline; used on the event loop only.
-    private var context: ChannelHandlerContext?
-    private var delivery: AccountDelivery?
-    private var deliveryTask: Task<Void, Never>?
+    var context: ChannelHandlerContext?
+    var delivery: AccountDelivery?
+    var deliveryTask: Task<Void, Never>?
     /// Attachment requests wait here for the session's one attachment worker, which runs
     /// them one at a time in the order received (§9: writes are sequential).
-    private var attachmentJobs: AsyncStream<AttachmentJob>.Continuation?
-    private var attachmentTask: Task<Void, Never>?
+    var attachmentJobs: AsyncStream<AttachmentJob>.Continuation?
+    var attachmentTask: Task<Void, Never>?
     /// Attachment bytes the session holds: writes waiting for the worker, and read answers not
     /// yet handed to the socket. Over `attachmentBytesLimit`, the session stops reading from
     /// the socket and the worker waits for the socket, so a session never holds more than a
     /// few chunks whatever the client pipelines.
-    private var attachmentBytes = 0
-    private let attachmentBytesLimit = 2 << 20
-    private let maxAttachmentRead: Int
+    var attachmentBytes = 0
+    let attachmentBytesLimit = 2 << 20
+    let maxAttachmentRead: Int
     /// Requests decoded and not started yet: those of one read run together, in one task.
-    private var batch: [(requestID: UInt32, request: V3Request, account: AccountID)] = []
+    var batch: [(requestID: UInt32, request: V3Request, account: AccountID)] = []
     /// Written and not flushed yet. Frames are flushed once per read and once per loop tick
     /// (answers, pushes), not one by one: they share TLS records and socket writes.
-    private var unflushed = false
+    var unflushed = false
     /// An end-of-tick `settle` is scheduled.
-    private var settleScheduled = false
+    var settleScheduled = false
 
     /// - Parameters:
     ///   - router: runs the requests; `nil` serves the channel alone (every sign-in is refused
@@ -151,14 +151,14 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
 
     /// Issues the `read` held back, once the channel is writable and the attachment bytes are
     /// under their limit again.
-    private func resumeReading(context: ChannelHandlerContext) {
+    func resumeReading(context: ChannelHandlerContext) {
         if readPending, context.channel.isWritable, attachmentBytes <= attachmentBytesLimit {
             readPending = false
             context.read()
         }
     }
 
-    private func timedOut(channel: any Channel) {
+    func timedOut(channel: any Channel) {
         authDeadline = nil
         guard !closing else { return }
         logger.debug("secure: closing a session that did not authenticate in time")
@@ -168,7 +168,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         }
     }
 
-    private func perform(_ actions: [SecureSessionAction], context: ChannelHandlerContext) {
+    func perform(_ actions: [SecureSessionAction], context: ChannelHandlerContext) {
         var lastWrite: EventLoopFuture<Void>?
         for action in actions {
             switch action {
@@ -200,7 +200,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
 
     /// Starts the requests gathered so far and flushes what was written. Runs when a read
     /// completes, and at the end of a loop tick that wrote or gathered something.
-    private func settle(context: ChannelHandlerContext) {
+    func settle(context: ChannelHandlerContext) {
         runBatch(context: context)
         if unflushed {
             unflushed = false
@@ -208,7 +208,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         }
     }
 
-    private func scheduleSettle(context: ChannelHandlerContext) {
+    func scheduleSettle(context: ChannelHandlerContext) {
         guard !settleScheduled else { return }
         settleScheduled = true
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -222,7 +222,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
 
     // MARK: Requests
 
-    private func signIn(requestID: UInt32, _ request: V3Request, context: ChannelHandlerContext) {
+    func signIn(requestID: UInt32, _ request: V3Request, context: ChannelHandlerContext) {
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
         guard let router else {
@@ -249,7 +249,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     /// Runs the requests gathered from one read in one task (concurrently among themselves,
     /// so that SENDs share their stores' commits), then writes their answers in request order
     /// and flushes once.
-    private func runBatch(context: ChannelHandlerContext) {
+    func runBatch(context: ChannelHandlerContext) {
         guard let router, !batch.isEmpty, !closing else { return }
         let requests = batch
         batch = []
@@ -285,7 +285,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
 
     // MARK: Attachments
 
-    private struct AttachmentJob: Sendable {
+    struct AttachmentJob: Sendable {
         let requestID: UInt32
         let request: V3Request
         let account: AccountID
@@ -296,7 +296,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         }
     }
 
-    private func enqueueAttachment(_ job: AttachmentJob, router: SecureRequestRouter, context: ChannelHandlerContext) {
+    func enqueueAttachment(_ job: AttachmentJob, router: SecureRequestRouter, context: ChannelHandlerContext) {
         if attachmentJobs == nil {
             let (jobs, continuation) = AsyncStream.makeStream(of: AttachmentJob.self)
             attachmentJobs = continuation
@@ -320,7 +320,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
 
     /// Sends a finished attachment request's answer; the returned future completes when the
     /// worker may run the next one.
-    private func finishAttachment(_ job: AttachmentJob, _ answer: V3ServerMessage, loop: any EventLoop) -> EventLoopFuture<Void> {
+    func finishAttachment(_ job: AttachmentJob, _ answer: V3ServerMessage, loop: any EventLoop) -> EventLoopFuture<Void> {
         attachmentBytes -= job.heldBytes
         guard let context, !closing else { return loop.makeSucceededVoidFuture() }
         var written: EventLoopFuture<Void>?
@@ -348,82 +348,16 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     }
 
     /// Stops the attachment worker: requests still queued are dropped with the session.
-    private func endAttachments() {
+    func endAttachments() {
         attachmentJobs?.finish()
         attachmentJobs = nil
         attachmentTask?.cancel()
         attachmentTask = nil
     }
 
-    // MARK: Push delivery
-
-    private func startDelivery(_ account: AccountID, context: ChannelHandlerContext) {
-        guard let router, delivery == nil else { return }
-        let delivery = router.useCases.delivery(for: account, window: deliveryWindow)
-        self.delivery = delivery
-        let channel = context.channel
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
-        let logger = self.logger
-        deliveryTask = Task {
-            do {
-                try await delivery.run { push in
-                    // Written on the loop; returns once the frames are written, so a client
-                    // that does not read holds the delivery back (with the window as bound).
-                    try await loop.flatSubmit {
-                        var buffer = channel.allocator.buffer(capacity: 256)
-                        defer { handler.value.wrotePush() }
-                        switch push {
-                        case .envelopes(let envelopes):
-                            for envelope in envelopes {
-                                var body = channel.allocator.buffer(capacity: envelope.envelope.count)
-                                body.writeBytes(envelope.envelope)
-                                V3ServerMessage.delivery(V3Delivery(
-                                    messageID: envelope.id.rawValue, sender: envelope.sender,
-                                    serverTime: envelope.storedAt, envelope: body)).write(into: &buffer)
-                            }
-                        case .prekeysLow(let count):
-                            V3ServerMessage.notice(.prekeysLow(count: UInt16(clamping: count))).write(into: &buffer)
-                        }
-                        return channel.write(buffer)
-                    }.get()
-                }
-            } catch is CancellationError {
-            } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
-            } catch {
-                logger.info("secure: delivery failed; ending the session", metadata: ["error": "\(error)"])
-                loop.execute {
-                    let handler = handler.value
-                    guard let context = handler.context else { return }
-                    handler.perform(handler.machine.deliveryFailed("delivery failed; reconnect"), context: context)
-                }
-            }
-        }
-    }
-
-    /// A push was written: flushed with whatever else this tick writes.
-    private func wrotePush() {
-        guard let context else { return }
-        unflushed = true
-        scheduleSettle(context: context)
-    }
-
-    /// Stops pushing and gives back what this session held unacknowledged.
-    private func endDelivery() {
-        guard let delivery else { return }
-        self.delivery = nil
-        let task = deliveryTask
-        deliveryTask = nil
-        task?.cancel()
-        Task {
-            await task?.value
-            await delivery.end()
-        }
-    }
-
     /// Closes the session (close_notify, then the socket); when `lastWrite` is given, once
     /// it has gone out (or failed), so a final ERROR reaches the client.
-    private func close(context: ChannelHandlerContext, after lastWrite: EventLoopFuture<Void>? = nil) {
+    func close(context: ChannelHandlerContext, after lastWrite: EventLoopFuture<Void>? = nil) {
         guard !closing else { return }
         closing = true
         authDeadline?.cancel()
