@@ -11,7 +11,8 @@ public struct AccountUseCases: Sendable {
     /// `nil` when the server keeps no attachments: their requests are `unavailable`.
     public let attachments: ManageAttachments?
     public let limits: AccountLimits
-    /// The rate limits; `chargeAttachmentBytes` is the attachments' daily quota.
+    /// The rate limits kept in this process's memory (the attachment quota is the store's:
+    /// `AttachmentQuota`).
     public let throttle: AccountThrottle
     let queue: any EnvelopeQueue
     let notifier: any DeliveryNotifier
@@ -19,7 +20,8 @@ public struct AccountUseCases: Sendable {
 
     public init(accounts store: any AccountStore, queue: any EnvelopeQueue, notifier: any DeliveryNotifier,
                 verifier: any SignatureVerifier, clock: any WallClock, limits: AccountLimits,
-                newID: @escaping @Sendable () -> AccountID = RegisterAccount.randomID, attachments: (any AttachmentStore)? = nil) {
+                newID: @escaping @Sendable () -> AccountID = RegisterAccount.randomID, attachments: (any AttachmentStore)? = nil,
+                attachmentQuota: (any AttachmentQuota)? = nil) {
         let cached = CachedAccounts(store)
         let throttle = AccountThrottle(limits.rates, now: { clock.now() })
         self.throttle = throttle
@@ -29,7 +31,9 @@ public struct AccountUseCases: Sendable {
         self.find = FindAccounts(store: store, limits: limits)
         self.fetchBundle = FetchPrekeyBundle(store: store, notifier: notifier, limits: limits, throttle: throttle)
         self.send = SendEnvelope(accounts: cached, queue: queue, notifier: notifier, clock: clock, limits: limits, throttle: throttle)
-        self.attachments = attachments.map { ManageAttachments(store: $0, accounts: cached, clock: clock, limits: limits, throttle: throttle) }
+        self.attachments = attachments.map {
+            ManageAttachments(store: $0, accounts: cached, clock: clock, limits: limits, quota: attachmentQuota)
+        }
         self.limits = limits
         self.queue = queue
         self.notifier = notifier
