@@ -214,7 +214,7 @@ struct PostgresV3SharingTests {
                 let rows = try connection.execute("SELECT version FROM schema_migrations ORDER BY version")
                 return try (0..<rows.count).map { try rows.int($0, 0) }
             }
-            #expect(versions == [1, 2, 3])
+            #expect(versions == PostgresMigrations.all.map { Int64($0.version) })
             try await storage.accounts.create(
                 try V3Fixtures.account(alice, "carol"), signedPrekey: try V3Fixtures.prekey(1), oneTimePrekeys: try V3Fixtures.prekeys(1...2))
             #expect(try await storage.accounts.takeBundle(of: alice)?.oneTimePrekeysLeft == 1)
