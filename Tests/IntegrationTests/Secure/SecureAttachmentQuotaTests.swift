@@ -5,17 +5,71 @@ import Foundation
 import SealpostWire
 import Testing
 
-/// The attachment quota (`limits.rate.attachmentBytesPerDay`, docs/protocol-v3.md §7.1) across
-/// two `sealpost serve` processes on one PostgreSQL schema: one account uploading through
+/// The attachment quota (`limits.rate.attachmentBytesPerDay`, docs/protocol-v3.md §7.1) over
+/// real TLS: on every store, ATTACH_CREATE past it is refused with the time to wait; across
+/// two `sealpost serve` processes on one PostgreSQL schema, one account uploading through
 /// both at once is admitted exactly its quota in all, not a quota per process.
-@Suite("attachment quota across processes", .serialized, .enabled(if: StoreKind.available.contains(.postgres)))
+@Suite("attachment quota", .serialized)
 struct SecureAttachmentQuotaTests {
     /// The quota of this test: 1 MB a day, which drains 11.6 bytes a second.
     static let quota = 1_000_000
     /// Each ATTACH_CREATE declares this size: 20 fit in the quota, the 21st waits over an hour.
     static let size = 50_000
 
-    @Test("ATTACH_CREATEs pipelined through two servers at once: exactly the quota is admitted, the rest get rateLimited with the time to wait")
+    @Test("past the quota ATTACH_CREATE is rateLimited with the wait and creates nothing; other accounts are charged apart; the bucket drains", arguments: StoreKind.available)
+    func refusedPastTheQuota(_ kind: StoreKind) async throws {
+        var limits = AccountLimits()
+        limits.rates.attachmentBytesPerDay = 86_400  // 1 byte a second
+        try await AccountTestStores.with(kind) { stores in
+            let clock = SteppedWallClock()
+            let useCases = AccountUseCases(
+                accounts: stores.accounts, queue: stores.envelopes, notifier: stores.notifier, verifier: OpenSSLSignatureVerifier(),
+                clock: clock, limits: limits, attachments: stores.attachments, attachmentQuota: stores.attachmentQuota)
+            try await SecureTestServer.with(router: SecureRequestRouter(useCases: useCases)) { server in
+                let (alice, bob) = try (V3TestAccount("alice"), V3TestAccount("bob"))
+                let bobID = try await withPinnedSession(server) { try await V3Probe($0).register(bob) }
+                let (aliceID, answers) = try await withPinnedSession(server) { session in
+                    let probe = V3Probe(session)
+                    return (try await probe.register(alice), [
+                        try await probe.call(.attachCreate(size: 80_000, recipients: [bobID])),
+                        // 90,000 bytes against 86,400: 3,600 s until 3,600 bytes drained.
+                        try await probe.call(.attachCreate(size: 10_000, recipients: [bobID])),
+                        try await probe.call(.attachCreate(size: 86_401, recipients: [bobID])),
+                    ])
+                }
+                #expect(answers[0].failureCode == nil)
+                guard case .failure(let refused) = answers[1], case .failure(let never) = answers[2] else {
+                    Issue.record("past the quota, ATTACH_CREATE was admitted: \(answers)")
+                    return
+                }
+                print("attachment quota (\(kind)): \(LimitExplanation.text(code: refused.code, retryAfterMilliseconds: refused.retryAfterMilliseconds) ?? "")")
+                #expect(refused.knownCode == .rateLimited && refused.retryAfterMilliseconds == 3_600_000)
+                #expect(never.knownCode == .rateLimited && never.retryAfterMilliseconds == .max)
+                #expect(try await stores.attachments.usage().attachments == 1)
+                // Bob's bucket is his own.
+                let bobsAnswer = try await withPinnedSession(server) { session in
+                    let probe = V3Probe(session)
+                    guard case .success = try await probe.authenticate(bob, as: bobID) else { throw ProbeError("AUTHENTICATE bob refused") }
+                    return try await probe.call(.attachCreate(size: 86_400, recipients: [bobID]))
+                }
+                #expect(bobsAnswer.failureCode == nil)
+                // An hour (and a second, against rounding) later, Alice's 10,000 fit.
+                clock.advance(days: 3_601.0 / 86_400)
+                let later = try await withPinnedSession(server) { session in
+                    let probe = V3Probe(session)
+                    guard case .success = try await probe.authenticate(alice, as: aliceID) else {
+                        throw ProbeError("AUTHENTICATE alice refused")
+                    }
+                    return try await probe.call(.attachCreate(size: 10_000, recipients: [bobID]))
+                }
+                #expect(later.failureCode == nil)
+                #expect(try await stores.attachments.usage().attachments == 3)
+            }
+        }
+    }
+
+    @Test("ATTACH_CREATEs pipelined through two servers at once: exactly the quota is admitted, the rest get rateLimited with the time to wait",
+          .enabled(if: StoreKind.available.contains(.postgres)))
     func quotaAcrossProcesses() async throws {
         let directory = try TestStores.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
