@@ -1,3 +1,4 @@
+import Adapters
 import Application
 import Domain
 import Testing
@@ -56,6 +57,19 @@ struct AttachmentQuotaContractTests {
             #expect(try await quota.charge(1000, to: alice, within: fixed, now: start) == 0)
             #expect(try await quota.charge(1, to: alice, within: fixed, now: start + 1e6) == .infinity)
         }
+    }
+
+    @Test("memory: drained buckets are forgotten, so memory follows the accounts uploading lately")
+    func memoryForgets() async throws {
+        let quota = InMemoryAttachmentQuota()
+        let limit = RateLimit(burst: 1000, perSecond: 1000)
+        for index in 0..<1024 {
+            #expect(try await quota.charge(1000, to: V3Fixtures.accountID(UInt8(index >> 8), UInt8(index & 0xff)), within: limit, now: start) == 0)
+        }
+        #expect(quota.count == 1024)
+        // A second later every bucket has drained: the next new one sweeps them.
+        #expect(try await quota.charge(1, to: alice, within: limit, now: start + 1) == 0)
+        #expect(quota.count == 1)
     }
 
     @Test("concurrent charges are admitted one after another: exactly the quota, never more", arguments: StoreKind.available)

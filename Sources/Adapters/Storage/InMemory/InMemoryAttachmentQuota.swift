@@ -16,7 +16,11 @@ public final class InMemoryAttachmentQuota: AttachmentQuota {
 
     private let state = Mutex(State())
 
+    /// Every account's bucket empty.
     public init() {}
+
+    /// Buckets held now, for tests.
+    public var count: Int { state.withLock { $0.buckets.count } }
 
     public func charge(_ bytes: UInt64, to account: AccountID, within limit: RateLimit, now: Double) async throws -> Double {
         state.withLock { state in
