@@ -18,6 +18,10 @@ public struct AccountUseCases: Sendable {
     let notifier: any DeliveryNotifier
     let clock: any WallClock
 
+    /// - Parameters:
+    ///   - attachments: where attachments live; `nil`: the server keeps none.
+    ///   - attachmentQuota: where each account's daily attachment quota is kept, from the same
+    ///     store as `attachments`; `nil`: uploads are not held to it.
     public init(accounts store: any AccountStore, queue: any EnvelopeQueue, notifier: any DeliveryNotifier,
                 verifier: any SignatureVerifier, clock: any WallClock, limits: AccountLimits,
                 newID: @escaping @Sendable () -> AccountID = RegisterAccount.randomID, attachments: (any AttachmentStore)? = nil,
