@@ -100,7 +100,7 @@ struct ServeCommand: AsyncParsableCommand {
                 let useCases = AccountUseCases(
                     accounts: storage.accounts, queue: storage.envelopes, notifier: storage.notifier,
                     verifier: OpenSSLSignatureVerifier(), clock: SystemWallClock(), limits: configuration.accountLimits,
-                    attachments: storage.attachments)
+                    attachments: storage.attachments, attachmentQuota: storage.attachmentQuota)
                 attachmentUseCases = useCases.attachments
                 secureServer = try await SecureServer.bind(
                     configuration: secure, certificate: certificate, router: SecureRequestRouter(useCases: useCases), logger: logger)

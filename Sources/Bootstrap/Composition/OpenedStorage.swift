@@ -12,6 +12,7 @@ struct OpenedStorage: Sendable {
     let envelopes: any EnvelopeQueue
     let notifier: any DeliveryNotifier
     let attachments: any AttachmentStore
+    let attachmentQuota: any AttachmentQuota
     let close: @Sendable () async -> Void
 
     /// Builds the adapters for `configuration`: the one `switch` over the store kinds.
@@ -23,6 +24,7 @@ struct OpenedStorage: Sendable {
             return OpenedStorage(
                 clients: InMemoryClientDirectory(), messages: messages, accounts: InMemoryAccountStore(),
                 envelopes: InMemoryEnvelopeQueue(), notifier: LocalDeliveryNotifier(), attachments: attachments,
+                attachmentQuota: InMemoryAttachmentQuota(),
                 close: {
                     await messages.shutdown()
                     await attachments.shutdown()
@@ -32,7 +34,8 @@ struct OpenedStorage: Sendable {
             let storage = try await SQLiteStorage.open(path: path, logger: logger, inlineLimit: limits.inlineContentLimit)
             return OpenedStorage(
                 clients: storage.clients, messages: storage.messages, accounts: storage.accounts, envelopes: storage.envelopes,
-                notifier: LocalDeliveryNotifier(), attachments: storage.attachments, close: { await storage.close() })
+                notifier: LocalDeliveryNotifier(), attachments: storage.attachments,
+                attachmentQuota: storage.attachmentQuota, close: { await storage.close() })
         case .postgres(let url, let poolSize, let claimLeaseSeconds):
             var settings = PostgresStorage.Configuration()
             settings.poolSize = poolSize
@@ -42,7 +45,8 @@ struct OpenedStorage: Sendable {
             // Servers sharing the database tell each other's sessions through LISTEN/NOTIFY.
             return OpenedStorage(
                 clients: storage.clients, messages: storage.messages, accounts: storage.accounts, envelopes: storage.envelopes,
-                notifier: storage.notifier, attachments: storage.attachments, close: { await storage.shutdown() })
+                notifier: storage.notifier, attachments: storage.attachments,
+                attachmentQuota: storage.attachmentQuota, close: { await storage.shutdown() })
         }
     }
 }

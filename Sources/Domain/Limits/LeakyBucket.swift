@@ -16,6 +16,13 @@ public struct LeakyBucket: Sendable, Hashable {
         self.updatedAt = now
     }
 
+    /// A bucket that held `level` at `updatedAt`, as a store kept it.
+    public init(_ limit: RateLimit, level: Double, updatedAt: Double) {
+        self.limit = limit
+        self.level = max(0, level)
+        self.updatedAt = updatedAt
+    }
+
     /// What the bucket holds at `now`, after draining since `updatedAt`. A clock that went
     /// back drains nothing.
     public func level(at now: Double) -> Double {

@@ -81,18 +81,6 @@ struct AccountThrottleTests {
         #expect(retryAfter { try throttle.authenticate(from: "10.0.0.1") } == nil)
     }
 
-    @Test("attachment bytes: a day's quota at once, drained over the day; more than a day never fits")
-    func attachmentQuota() {
-        let time = ManualTime()
-        let throttle = AccountThrottle(RateLimits(attachmentBytesPerDay: 86_400_000), now: time.now)
-        #expect(retryAfter { try throttle.chargeAttachmentBytes(86_000_000, for: alice) } == nil)
-        #expect(retryAfter { try throttle.chargeAttachmentBytes(1_000_000, for: alice) } == 600_000)
-        #expect(retryAfter { try throttle.chargeAttachmentBytes(1_000_000, for: bob) } == nil)
-        #expect(retryAfter { try throttle.chargeAttachmentBytes(86_400_001, for: carol) } == .max)
-        time.advance(600)
-        #expect(retryAfter { try throttle.chargeAttachmentBytes(1_000_000, for: alice) } == nil)
-    }
-
     @Test("drained buckets are forgotten, so memory follows the keys active lately")
     func forgetting() {
         let time = ManualTime()

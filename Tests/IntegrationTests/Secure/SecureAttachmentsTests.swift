@@ -35,7 +35,8 @@ struct SecureAttachmentsTests {
             let clock = SteppedWallClock()
             let useCases = AccountUseCases(
                 accounts: stores.accounts, queue: stores.envelopes, notifier: stores.notifier,
-                verifier: OpenSSLSignatureVerifier(), clock: clock, limits: AccountLimits(), attachments: stores.attachments)
+                verifier: OpenSSLSignatureVerifier(), clock: clock, limits: AccountLimits(), attachments: stores.attachments,
+                attachmentQuota: stores.attachmentQuota)
             return try await SecureTestServer.with(router: SecureRequestRouter(useCases: useCases)) { server in
                 try await body(Setup(server: server, stores: stores, useCases: useCases, clock: clock))
             }

@@ -69,7 +69,87 @@ struct SQLiteV3StorageTests {
         let next = try await reopened.envelopes.enqueue(to: aliceID, from: aliceID, envelope: [3], storedAt: 1_700_000_000_001)
         #expect(next > sent)
         let migrations = try await reopenedMigrations(path: path, closing: reopened)
-        #expect(migrations == ["v1: clients and messages", "v2: accounts, prekeys, envelopes", "v3: attachments"])
+        #expect(migrations == Self.allMigrations)
+    }
+
+    static let allMigrations = [
+        "v1: clients and messages", "v2: accounts, prekeys, envelopes", "v3: attachments", "v4: envelope expiry index",
+        "v5: attachment quota",
+    ]
+
+    @Test("a database at \"v3: attachments\" upgrades in place: its envelopes and attachments kept, the expiry index and the quota table added")
+    func upgradesAV3DatabaseInPlace() async throws {
+        let directory = try TestStores.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("v3.sqlite").path
+        let alice = V3Fixtures.accountID(0xa1)
+        let attachment = AttachmentID.random()
+        // The database as the previous release left it: one old envelope, one new, one attachment.
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try SQLiteSchema.migrator.migrate(queue, upTo: "v3: attachments")
+            try await queue.write { db in
+                for storedAt in [1_000, 2_000_000] {
+                    try db.execute(
+                        sql: "INSERT INTO envelopes (recipient, sender, stored_at, envelope) VALUES (?, ?, ?, ?)",
+                        arguments: [Data(alice.bytes), Data(alice.bytes), storedAt, Data([UInt8(storedAt % 251)])])
+                }
+                try db.execute(
+                    sql: "INSERT INTO attachments (id, uploader, size, created_at, expires_at) VALUES (?, ?, 10, 0, 5000)",
+                    arguments: [Data(attachment.bytes), Data(alice.bytes)])
+            }
+            #expect(try await Self.indexes(queue).contains("envelopes_by_stored_at") == false)
+            try queue.close()
+        }
+
+        let storage = try await SQLiteStorage.open(path: path, logger: Self.logger)
+        #expect(try await storage.envelopes.waitingCount(for: alice) == 2)
+        #expect(try await storage.attachments.attachment(attachment)?.size == 10)
+        // Expiry by time, through the new index: the old envelope goes, the new one stays.
+        #expect(try await storage.envelopes.expire(storedBefore: 1_000_000) == 1)
+        #expect(try await storage.envelopes.lease(for: alice, to: LeaseHolder(1), limit: 5, until: .max).map(\.envelope) == [[UInt8(2_000_000 % 251)]])
+        #expect(try await storage.attachments.expire(now: 5000) == 1)
+        // The quota table, working.
+        let day = RateLimit(burst: 100, perSecond: 0)
+        #expect(try await storage.attachmentQuota.charge(100, to: alice, within: day, now: 1) == 0)
+        #expect(try await storage.attachmentQuota.charge(1, to: alice, within: day, now: 2) == .infinity)
+        await storage.close()
+
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        #expect(try await queue.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid") } == Self.allMigrations)
+        #expect(try await Self.indexes(queue).isSuperset(of: ["envelopes_by_stored_at", "attachments_by_expiry"]))
+        // The quota outlives the process.
+        let reopened = try await SQLiteStorage.open(path: path, logger: Self.logger)
+        #expect(try await reopened.attachmentQuota.charge(1, to: alice, within: day, now: 3) == .infinity)
+        await reopened.close()
+    }
+
+    @Test("the expiry statements search by their indexes (EXPLAIN QUERY PLAN), never scan the table")
+    func expiryUsesItsIndexes() async throws {
+        let directory = try TestStores.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("plan.sqlite").path
+        await (try await SQLiteStorage.open(path: path, logger: Self.logger)).close()
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        let expected = [
+            (SQLiteEnvelopeQueue.expiredSQL, "envelopes_by_stored_at"), (SQLiteEnvelopeQueue.expireSQL, "envelopes_by_stored_at"),
+            (SQLiteAttachmentStore.expiredSQL, "attachments_by_expiry"), (SQLiteAttachmentStore.expireSQL, "attachments_by_expiry"),
+        ]
+        for (statement, index) in expected {
+            let plan = try await queue.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + statement, arguments: [1_000]).map { $0["detail"] as String }
+            }
+            print("EXPLAIN QUERY PLAN \(statement): \(plan.joined(separator: "; "))")
+            #expect(plan.contains { $0.hasPrefix("SEARCH") && $0.contains("INDEX \(index) ") }, "\(statement): \(plan)")
+            #expect(!plan.contains { $0.hasPrefix("SCAN") }, "\(statement): \(plan)")
+        }
+    }
+
+    /// The names of the indexes in the database.
+    private static func indexes(_ queue: DatabaseQueue) async throws -> Set<String> {
+        try await queue.read { db in Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index'")) }
     }
 
     @Test("concurrent enqueues share group-commit transactions; acknowledged envelopes are never leased again")

@@ -11,6 +11,7 @@ struct AccountTestStores: Sendable {
     let envelopes: any EnvelopeQueue
     let notifier: any DeliveryNotifier
     let attachments: any AttachmentStore
+    let attachmentQuota: any AttachmentQuota
     let close: @Sendable () async -> Void
 
     static let logger = Logger(label: "test.v3-stores")
@@ -21,13 +22,13 @@ struct AccountTestStores: Sendable {
             let attachments = InMemoryAttachmentStore()
             return AccountTestStores(
                 accounts: InMemoryAccountStore(), envelopes: InMemoryEnvelopeQueue(), notifier: LocalDeliveryNotifier(),
-                attachments: attachments, close: { await attachments.shutdown() })
+                attachments: attachments, attachmentQuota: InMemoryAttachmentQuota(), close: { await attachments.shutdown() })
         case .sqlite:
             let directory = try TestStores.temporaryDirectory()
             let storage = try await SQLiteStorage.open(path: directory.appendingPathComponent("test.db").path, logger: logger)
             return AccountTestStores(
                 accounts: storage.accounts, envelopes: storage.envelopes, notifier: LocalDeliveryNotifier(),
-                attachments: storage.attachments, close: {
+                attachments: storage.attachments, attachmentQuota: storage.attachmentQuota, close: {
                     await storage.close()
                     try? FileManager.default.removeItem(at: directory)
                 })
@@ -36,7 +37,8 @@ struct AccountTestStores: Sendable {
             let storage = try await PostgresSchema.connect(schema)
             return AccountTestStores(
                 accounts: storage.accounts, envelopes: storage.envelopes, notifier: storage.notifier,
-                attachments: storage.attachments, close: { await PostgresSchema.drop(schema, closing: storage) })
+                attachments: storage.attachments, attachmentQuota: storage.attachmentQuota,
+                close: { await PostgresSchema.drop(schema, closing: storage) })
         }
     }
 

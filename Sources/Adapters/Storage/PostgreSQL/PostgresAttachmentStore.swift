@@ -14,6 +14,9 @@ public final class PostgresAttachmentStore: AttachmentStore {
     /// Chunk rows fetched per query while reading.
     private static let readBatch = 32
 
+    /// Expiry's statement (`limits.attachmentTTLDays`), which `attachments_expires_at_idx` serves.
+    static let expireSQL = "DELETE FROM attachments WHERE expires_at <= $1"
+
     init(pool: PostgresConnectionPool) {
         self.pool = pool
     }
@@ -166,7 +169,7 @@ public final class PostgresAttachmentStore: AttachmentStore {
         try await mappingPostgresErrors {
             try await withConnection { connection in
                 try connection.execute(
-                    prepared: "v3_attach_expire", "DELETE FROM attachments WHERE expires_at <= $1", [.int64(Int64(bitPattern: now))]).affected
+                    prepared: "v3_attach_expire", Self.expireSQL, [.int64(Int64(bitPattern: now))]).affected
             }
         }
     }

@@ -26,6 +26,9 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
         let ids: [Int64]
     }
 
+    /// Expiry's statement (`limits.messageTTLDays`), which `envelopes_stored_at_idx` serves.
+    static let expireSQL = "DELETE FROM envelopes WHERE stored_at < $1"
+
     private let pool: PostgresConnectionPool
     private let inserts: PostgresBatcher<Insert, Int64>
     private let deletes: PostgresBatcher<Delete, Int>
@@ -82,7 +85,7 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
         try await mappingPostgresErrors {
             try await pool.withConnection { connection in
                 try connection.execute(
-                    prepared: "v3_expire_old", "DELETE FROM envelopes WHERE stored_at < $1",
+                    prepared: "v3_expire_old", Self.expireSQL,
                     [.int64(Int64(clamping: cutoff))]).affected
             }
         }

@@ -160,6 +160,24 @@ enum PostgresMigrations {
             // Ciphertext: compressing it is wasted work; EXTERNAL also makes substring() cheap.
             "ALTER TABLE attachment_chunks ALTER COLUMN data SET STORAGE EXTERNAL",
         ]),
+        // Expiry (`limits.messageTTLDays`) deletes envelopes by `stored_at`: without an index
+        // each hourly run read the whole table. Attachments have theirs since version 3.
+        Migration(version: 4, statements: [
+            "CREATE INDEX envelopes_stored_at_idx ON envelopes (stored_at)",
+        ]),
+        // One leaky bucket of attachment bytes per account (`limits.rate.attachmentBytesPerDay`,
+        // PostgresAttachmentQuota), shared by every process: what it held at `updated_at`
+        // (seconds since 1970).
+        Migration(version: 5, statements: [
+            """
+            CREATE TABLE attachment_quota (
+                account bytea PRIMARY KEY,
+                level double precision NOT NULL,
+                updated_at double precision NOT NULL,
+                CONSTRAINT attachment_quota_account_length CHECK (length(account) = 16)
+            )
+            """,
+        ]),
     ]
 
     /// Creates `schema` if given and brings it up to the latest version. Blocking.

@@ -57,6 +57,9 @@ public final class PostgresStorage: Sendable {
     public let notifier: PostgresDeliveryNotifier
     /// The v3 attachments, as chunk rows.
     public let attachments: PostgresAttachmentStore
+    /// Each account's attachment quota (`limits.rate.attachmentBytesPerDay`), one for every
+    /// process on the database.
+    public let attachmentQuota: PostgresAttachmentQuota
     private let pool: PostgresConnectionPool
     private let uploadPool: PostgresConnectionPool
 
@@ -115,6 +118,7 @@ public final class PostgresStorage: Sendable {
         self.accounts = PostgresAccountStore(pool: pool)
         self.envelopes = PostgresEnvelopeQueue(pool: pool)
         self.attachments = PostgresAttachmentStore(pool: pool)
+        self.attachmentQuota = PostgresAttachmentQuota(pool: pool)
         self.clients = PostgresClientDirectory(
             pool: pool, seenBatchSize: configuration.seenBatchSize,
             seenFlushInterval: configuration.seenFlushInterval, logger: logger)

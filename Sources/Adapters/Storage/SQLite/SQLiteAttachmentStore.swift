@@ -15,6 +15,10 @@ public final class SQLiteAttachmentStore: AttachmentStore {
     private let pool: DatabasePool
     private let files: AttachmentFiles
 
+    /// Expiry's statements (`limits.attachmentTTLDays`), which `attachments_by_expiry` serves.
+    static let expiredSQL = "SELECT id FROM attachments WHERE expires_at <= ?"
+    static let expireSQL = "DELETE FROM attachments WHERE expires_at <= ?"
+
     init(pool: DatabasePool, directory: String) {
         self.pool = pool
         self.files = AttachmentFiles(path: directory)
@@ -87,8 +91,8 @@ public final class SQLiteAttachmentStore: AttachmentStore {
     public func expire(now: UInt64) async throws -> Int {
         let expired: [AttachmentID] = try await SQLiteErrors.mapping {
             try await pool.write { db in
-                let ids = try Data.fetchAll(db, sql: "SELECT id FROM attachments WHERE expires_at <= ?", arguments: [Int64(bitPattern: now)])
-                try db.execute(sql: "DELETE FROM attachments WHERE expires_at <= ?", arguments: [Int64(bitPattern: now)])
+                let ids = try Data.fetchAll(db, sql: Self.expiredSQL, arguments: [Int64(bitPattern: now)])
+                try db.execute(sql: Self.expireSQL, arguments: [Int64(bitPattern: now)])
                 return ids.compactMap { AttachmentID(bytes: $0) }
             }
         }

@@ -27,6 +27,9 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
     /// What `insertCapped` returns for a refusal (row ids are positive).
     static let refusedInboxFull: Int64 = -1
     static let refusedSenderShare: Int64 = -2
+    /// Expiry's statements (`limits.messageTTLDays`), which `envelopes_by_stored_at` serves.
+    static let expiredSQL = "SELECT id FROM envelopes WHERE stored_at < ?"
+    static let expireSQL = "DELETE FROM envelopes WHERE stored_at < ?"
 
     private let pool: DatabasePool
     private let book = SQLiteLeaseBook()
@@ -166,8 +169,8 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
                 tally.record(recipient, from: sender, bytes: envelope.count, sign: 1)
                 return [db.lastInsertedRowID]
             case .expire(let cutoff):
-                let ids = try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM envelopes WHERE stored_at < ?"), arguments: [cutoff])
-                try db.cachedStatement(sql: "DELETE FROM envelopes WHERE stored_at < ?").execute(arguments: [cutoff])
+                let ids = try Int64.fetchAll(db.cachedStatement(sql: expiredSQL), arguments: [cutoff])
+                try db.cachedStatement(sql: expireSQL).execute(arguments: [cutoff])
                 if !ids.isEmpty { tally.reset() }
                 return ids
             case .delete(let recipient, let ids):

@@ -96,6 +96,22 @@ enum SQLiteSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v4: envelope expiry index") { db in
+            // Expiry (`limits.messageTTLDays`) deletes by `stored_at`: without an index each
+            // hourly run read the whole table. Attachments have theirs (`attachments_by_expiry`).
+            try db.execute(sql: "CREATE INDEX envelopes_by_stored_at ON envelopes (stored_at)")
+        }
+        migrator.registerMigration("v5: attachment quota") { db in
+            // One leaky bucket of attachment bytes per account (`limits.rate.attachmentBytesPerDay`,
+            // SQLiteAttachmentQuota): what it held at `updated_at`, seconds since 1970 as REAL.
+            try db.execute(sql: """
+                CREATE TABLE attachment_quota (
+                    account BLOB PRIMARY KEY CHECK (length(account) = 16),
+                    level REAL NOT NULL,
+                    updated_at REAL NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

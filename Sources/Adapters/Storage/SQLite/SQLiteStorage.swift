@@ -19,6 +19,8 @@ public final class SQLiteStorage: Sendable {
     public let envelopes: SQLiteEnvelopeQueue
     /// The v3 attachments, their bytes in `<path>.attachments/`.
     public let attachments: SQLiteAttachmentStore
+    /// Each account's attachment quota (`limits.rate.attachmentBytesPerDay`).
+    public let attachmentQuota: SQLiteAttachmentQuota
 
     private let pool: DatabasePool
     private let logger: Logger
@@ -31,6 +33,7 @@ public final class SQLiteStorage: Sendable {
         self.accounts = SQLiteAccountStore(pool: pool)
         self.envelopes = SQLiteEnvelopeQueue(pool: pool, maxBatch: maxBatch)
         self.attachments = SQLiteAttachmentStore(pool: pool, directory: attachmentDirectory)
+        self.attachmentQuota = SQLiteAttachmentQuota(pool: pool)
         self.logger = logger
     }
 

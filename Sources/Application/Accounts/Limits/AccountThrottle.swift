@@ -5,7 +5,8 @@ import Domain
 /// `AccountRequestError.rateLimited` with the time to wait, taking nothing.
 ///
 /// The buckets are per process: servers sharing a database each allow the full rate. The
-/// inbox cap, which guards the disk, is the store's and holds across processes.
+/// inbox cap and the attachment quota, which guard the disk, are the store's
+/// (`EnvelopeQueue`, `AttachmentQuota`) and hold across processes.
 public final class AccountThrottle: Sendable {
     public let limits: RateLimits
     private let pairs: RateLimiter<AccountPair>
@@ -13,7 +14,6 @@ public final class AccountThrottle: Sendable {
     private let fetches: RateLimiter<AccountID>
     private let registrations: RateLimiter<String>
     private let failedAuthentications: RateLimiter<String>
-    private let attachmentBytes: RateLimiter<AccountID>
 
     /// - Parameter now: seconds on the clock the buckets drain by.
     public init(_ limits: RateLimits, now: @escaping @Sendable () -> Double) {
@@ -23,7 +23,6 @@ public final class AccountThrottle: Sendable {
         fetches = RateLimiter(limits.bundleFetches, now: now)
         registrations = RateLimiter(limits.registrations, now: now)
         failedAuthentications = RateLimiter(limits.failedAuthentications, now: now)
-        attachmentBytes = RateLimiter(limits.attachmentBytes, now: now)
     }
 
     /// A SEND of `bytes` from `sender` to `recipient`: one from the pair's bucket, then
@@ -57,17 +56,14 @@ public final class AccountThrottle: Sendable {
         _ = failedAuthentications.take(for: source)
     }
 
-    /// The attachments' hook: `bytes` about to be uploaded by `account`, against its daily
-    /// quota (`limits.rate.attachmentBytesPerDay`, drained evenly over the day, per process).
-    /// Call it before storing an upload (or each part of one); a refusal takes nothing.
-    ///
-    /// - Throws: `AccountRequestError.rateLimited` with the time until `bytes` would fit; an
-    ///   upload larger than a whole day's quota waits `UInt32.max` ms (never fits).
-    public func chargeAttachmentBytes(_ bytes: Int, for account: AccountID) throws(AccountRequestError) {
-        try check(attachmentBytes.take(Double(bytes), for: account), "attachment bytes today")
+    private func check(_ wait: Double, _ what: String) throws(AccountRequestError) {
+        try Self.refuse(ifWaiting: wait, what)
     }
 
-    private func check(_ wait: Double, _ what: String) throws(AccountRequestError) {
+    /// Nothing when `wait` (seconds, from a bucket) is 0; else `rateLimited` for "too many
+    /// `what`", with the wait in milliseconds, rounded up, at least 1, and `UInt32.max` for
+    /// `infinity` (never fits).
+    static func refuse(ifWaiting wait: Double, _ what: String) throws(AccountRequestError) {
         guard wait > 0 else { return }
         let milliseconds = wait.isFinite ? UInt32(clamping: Int64(min(wait * 1000, Double(UInt32.max)).rounded(.up))) : UInt32.max
         throw AccountRequestError.rateLimited(retryAfterMilliseconds: max(1, milliseconds), "too many \(what)")

@@ -1,7 +1,8 @@
 import Domain
 
 /// The v3 server's rate limits (docs/protocol-v3.md §7), each a leaky bucket kept per server
-/// process. Defaults follow Signal-Server's where it has one.
+/// process, but the attachment quota, whose buckets the store keeps (`AttachmentQuota`).
+/// Defaults follow Signal-Server's where it has one.
 public struct RateLimits: Sendable, Hashable {
     /// SENDs from one account to one other (`limits.rate.sendsPerPair`): 60, then 1 a second.
     public var sendsPerPair: RateLimit
@@ -18,7 +19,7 @@ public struct RateLimits: Sendable, Hashable {
     /// refused, the right one too, until the bucket drains.
     public var failedAuthentications: RateLimit
     /// Attachment bytes one account may upload a day (`limits.rate.attachmentBytesPerDay`):
-    /// 10 GiB, drained evenly over the day.
+    /// 10 GiB, drained evenly over the day; held across processes by the store.
     public var attachmentBytesPerDay: Double
 
     public init(sendsPerPair: RateLimit = .burst(60, thenOneEvery: 1),

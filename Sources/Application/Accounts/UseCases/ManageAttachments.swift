@@ -14,12 +14,13 @@ public struct ManageAttachments: Sendable {
     let clock: any WallClock
     let limits: AccountLimits
     let newID: @Sendable () -> AttachmentID
-    /// The daily attachment quota (`limits.rate.attachmentBytesPerDay`), charged at creation.
-    let throttle: AccountThrottle?
+    /// Where the daily attachment quota is kept (`limits.rate.attachmentBytesPerDay`),
+    /// charged at creation; `nil`: no quota.
+    let quota: (any AttachmentQuota)?
 
     public init(store: any AttachmentStore, accounts: CachedAccounts, clock: any WallClock, limits: AccountLimits,
-                throttle: AccountThrottle? = nil, newID: @escaping @Sendable () -> AttachmentID = AttachmentID.random) {
-        self.throttle = throttle
+                quota: (any AttachmentQuota)? = nil, newID: @escaping @Sendable () -> AttachmentID = AttachmentID.random) {
+        self.quota = quota
         self.store = store
         self.accounts = accounts
         self.clock = clock
@@ -33,8 +34,9 @@ public struct ManageAttachments: Sendable {
     ///
     /// - Throws: `AccountRequestError.tooLarge` (size 0 or over `maxAttachmentBytes`),
     ///   `.noSuchAccount` (a recipient), `.rateLimited` (the uploader's bytes for today are
-    ///   spent: the whole declared size is charged when the attachment is created, and a
-    ///   refused creation takes nothing).
+    ///   spent: the whole declared size is charged when the attachment is created, in the
+    ///   store, so the quota holds across the processes sharing it; a refused creation takes
+    ///   nothing; a size over a whole day's quota waits `UInt32.max` ms, never fitting).
     public func create(size: UInt64, recipients: [AccountID], by uploader: AccountID) async throws -> StoredAttachment {
         guard size >= 1, size <= limits.maxAttachmentBytes else {
             throw AccountRequestError.tooLarge("an attachment is 1 to \(limits.maxAttachmentBytes) bytes, not \(size)")
@@ -44,7 +46,10 @@ public struct ManageAttachments: Sendable {
             guard try await accounts.account(id: recipient) != nil else { throw AccountRequestError.noSuchAccount }
             named.append(recipient)
         }
-        try throttle?.chargeAttachmentBytes(Int(clamping: size), for: uploader)
+        if let quota {
+            let wait = try await quota.charge(size, to: uploader, within: limits.rates.attachmentBytes, now: clock.now())
+            try AccountThrottle.refuse(ifWaiting: wait, "attachment bytes today")
+        }
         let createdAt = now
         let attachment = StoredAttachment(
             id: newID(), uploader: uploader, recipients: named, done: [], size: size, stored: 0, createdAt: createdAt,
