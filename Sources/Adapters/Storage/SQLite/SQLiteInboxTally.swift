@@ -38,7 +38,8 @@ final class SQLiteInboxTally: Sendable {
     /// (`sign` -1). Inboxes not followed yet are left to be counted when first needed.
     func record(_ recipient: Data, from sender: Data, bytes: Int, sign: Int) {
         inboxes.withLock { inboxes in
-            guard var inbox = inboxes[recipient] else { return }
+            // Taken out, not copied: its senders' dictionary is then edited in place.
+            guard var inbox = inboxes.removeValue(forKey: recipient) else { return }
             inbox.messages += sign
             inbox.bytes += sign * bytes
             let old = inbox.senders[sender] ?? (0, 0)
