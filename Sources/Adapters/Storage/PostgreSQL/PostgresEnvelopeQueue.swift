@@ -11,7 +11,8 @@ import Domain
 ///
 /// Concurrent `enqueue`s share one multi-row INSERT (one commit), concurrent capped ones one
 /// transaction, and concurrent `acknowledge`s one DELETE (`PostgresBatcher`): each returns
-/// once its statement or transaction committed.
+/// once its statement or transaction committed. Every lease and acknowledgement leaves dead
+/// row versions; the queue vacuums its table itself as they add up (`PostgresChurnVacuum`).
 public final class PostgresEnvelopeQueue: EnvelopeQueue {
     /// One envelope to store.
     struct Insert: Sendable {
@@ -31,16 +32,28 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
     private let inserts: PostgresBatcher<Insert, Int64>
     private let deletes: PostgresBatcher<Delete, Int>
     private let cappedInserts: PostgresBatcher<CappedInsert, InboxAdmission>
+    /// Counts the rows leases and acknowledgements leave dead, and vacuums the table.
+    private let vacuum: PostgresChurnVacuum
 
     /// - Parameter batchLimit: the most envelopes (or ACKs) one statement writes.
-    init(pool: PostgresConnectionPool, batchLimit: Int = 512) {
+    /// - Parameter vacuumEvery: dead rows (leased or deleted) between two vacuums of the table.
+    init(pool: PostgresConnectionPool, batchLimit: Int = 512, vacuumEvery: Int = 20_000) {
         self.pool = pool
+        let vacuum = PostgresChurnVacuum(table: "envelopes", threshold: vacuumEvery, pool: pool)
+        self.vacuum = vacuum
         self.inserts = PostgresBatcher(limit: batchLimit) { batch in try await Self.insert(batch, pool: pool) }
-        self.deletes = PostgresBatcher(limit: batchLimit) { batch in try await Self.delete(batch, pool: pool) }
+        self.deletes = PostgresBatcher(limit: batchLimit) { batch in
+            let deleted = try await Self.delete(batch, pool: pool)
+            vacuum.died(deleted.reduce(0, +))
+            return deleted
+        }
         self.cappedInserts = PostgresBatcher(limit: batchLimit) { batch in
             try await pool.withConnection { connection in try Self.insertCapped(batch, on: connection) }
         }
     }
+
+    /// How many vacuums of the table this queue started, for tests.
+    var vacuumsStarted: Int { vacuum.runs }
 
     public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64) async throws -> MessageID {
         try await mappingPostgresErrors {
@@ -129,6 +142,8 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
                     id: MessageID(UInt64(bitPattern: id)), recipient: recipient, sender: sender,
                     storedAt: UInt64(bitPattern: try rows.int(row, 2)), envelope: try rows.bytes(row, 3)))
             }
+            // Each leased row left its old version dead.
+            vacuum.died(leased.count)
             // RETURNING does not promise an order.
             return leased.sorted { $0.id < $1.id }
         }
