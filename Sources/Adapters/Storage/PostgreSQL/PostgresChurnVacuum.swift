@@ -6,10 +6,10 @@ import Synchronization
 /// Autovacuum looks at a database at most once per `autovacuum_naptime` (a minute by
 /// default); under load the queue leaves a hundred thousand dead rows in that time, and every
 /// index scan of an inbox (a lease, the cap's count) walks past their index entries. A
-/// `VACUUM (SKIP_LOCKED)` on a pool connection every `threshold` dead rows keeps the table
-/// and its indexes near their live size. One runs at a time per process; another process
-/// vacuuming the table meanwhile is skipped, not waited for. VACUUM takes no lock that
-/// inserts, updates or deletes wait for.
+/// `VACUUM (SKIP_LOCKED, TRUNCATE false)` on a pool connection every `threshold` dead rows
+/// keeps the table and its indexes near their live size. One runs at a time per process;
+/// another process vacuuming the table meanwhile is skipped, not waited for. Without
+/// truncation, VACUUM takes no lock that inserts, updates or deletes wait for.
 final class PostgresChurnVacuum: Sendable {
     private struct State {
         var dead = 0
@@ -46,7 +46,10 @@ final class PostgresChurnVacuum: Sendable {
             return true
         }
         guard start else { return }
-        let (pool, sql) = (pool, "VACUUM (SKIP_LOCKED) \(table)")
+        // TRUNCATE false: giving the empty tail pages back takes an ACCESS EXCLUSIVE lock,
+        // which would stop every SEND, lease and ACK while it is held; a queue's tail is
+        // empty often, and is filled again at once.
+        let (pool, sql) = (pool, "VACUUM (SKIP_LOCKED, TRUNCATE false) \(table)")
         Task {
             // Housekeeping: a failure (the pool closing, the database restarting) only means
             // the next threshold tries again, or autovacuum does it.
