@@ -288,6 +288,33 @@ struct EnvelopeQueueContractTests {
         }
     }
 
+    @Test("an inbox of large envelopes (over 1 MiB in all) leases every field, in order, as it fills and drains", arguments: StoreKind.available)
+    func largeInbox(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            func body(_ index: Int) -> [UInt8] { (0..<60_000).map { UInt8(truncatingIfNeeded: $0 &+ index &* 31) } }
+            var ids: [MessageID] = []
+            for index in 0..<12 { ids.append(try await queue.enqueue(to: alice, from: bob, envelope: body(index), storedAt: UInt64(index))) }
+            let first = try await queue.lease(for: alice, to: self.first, limit: 4, until: later)
+            #expect(first.map(\.id) == Array(ids[0..<4]))
+            #expect(first.map(\.envelope) == (0..<4).map(body))
+            #expect(try await queue.acknowledge(first.map(\.id), for: alice) == 4)
+            // Stored while the inbox is leased from: more than 1 MiB waits, then less.
+            for index in 12..<24 { ids.append(try await queue.enqueue(to: alice, from: carol, envelope: body(index), storedAt: UInt64(index))) }
+            var seen = first
+            while true {
+                let batch = try await queue.lease(for: alice, to: second, limit: 5, until: later)
+                if batch.isEmpty { break }
+                seen += batch
+                #expect(try await queue.acknowledge(batch.map(\.id), for: alice) == batch.count)
+            }
+            #expect(seen.map(\.id) == ids)
+            #expect(seen.map(\.envelope) == (0..<24).map(body))
+            #expect(seen.map(\.sender) == Array(repeating: bob, count: 12) + Array(repeating: carol, count: 12))
+            #expect(try await queue.waitingCount(for: alice) == 0)
+        }
+    }
+
     @Test("expire(storedBefore:): deletes the old envelopes of every inbox, leased or not, and nothing newer", arguments: StoreKind.available)
     func expireOld(kind: StoreKind) async throws {
         try await AccountTestStores.with(kind) { stores in

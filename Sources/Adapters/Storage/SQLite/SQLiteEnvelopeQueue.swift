@@ -100,25 +100,35 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
     public func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) async throws -> [QueuedEnvelope] {
         guard limit > 0 else { return [] }
         let key = Data(recipient.bytes)
-        let (book, cache) = (self.book, self.cache)
+        let (book, cache, tally) = (self.book, self.cache, self.tally)
         if let leased = cache.lease(key, account: recipient, book: book, holder: holder, limit: limit, until: until) {
             return leased
         }
         return try await SQLiteErrors.mapping {
             try await pool.writeWithoutTransaction { db in
                 let statement = try db.cachedStatement(
-                    sql: "SELECT id, sender, stored_at, envelope FROM envelopes WHERE recipient = ? ORDER BY id")
+                    sql: "SELECT id, sender, stored_at, envelope, length(envelope) FROM envelopes WHERE recipient = ? ORDER BY id")
                 let rows = try Row.fetchCursor(statement, arguments: [key])
-                // Reads the whole inbox, to follow it in the cache, while it is small enough.
+                // Reads the whole inbox, to follow it in the cache, while it is small enough
+                // (the tally, when it knows the inbox, says so before a row is read).
                 var following = cache.wantsToFollow(key)
+                    && tally.known(key).map { $0.messages <= cache.maxInboxRows && $0.bytes <= cache.maxInboxBytes } ?? true
                 var all: [SQLiteInboxCache.Row] = []
+                var allBytes = 0
                 var picked: [QueuedEnvelope] = []
                 while following || picked.count < limit, let row = try rows.next() {
                     let id: Int64 = row[0]
                     if following {
+                        let size: Int = row[4]
+                        allBytes += size
+                        if all.count == cache.maxInboxRows || allBytes > cache.maxInboxBytes {
+                            following = false
+                            all = []
+                        }
+                    }
+                    if following {
                         let envelope = try Self.envelope(from: row, id: id, recipient: recipient)
                         all.append(SQLiteInboxCache.Row(id: id, sender: envelope.sender, storedAt: envelope.storedAt, envelope: envelope.envelope))
-                        if all.count > cache.maxInboxRows { following = false }
                         if picked.count < limit, !book.isLeased(id) { picked.append(envelope) }
                     } else if picked.count < limit, !book.isLeased(id) {
                         // Only the id of a row passed over is decoded.

@@ -34,6 +34,11 @@ final class SQLiteInboxTally: Sendable {
         return Self.usage(inbox, sender)
     }
 
+    /// What waits for `recipient` in all, when the tally follows that inbox; `nil` when not.
+    func known(_ recipient: Data) -> (messages: Int, bytes: Int)? {
+        inboxes.withLock { $0[recipient].map { ($0.messages, $0.bytes) } }
+    }
+
     /// An envelope of `bytes` from `sender` was stored for `recipient` (`sign` 1) or deleted
     /// (`sign` -1). Inboxes not followed yet are left to be counted when first needed.
     func record(_ recipient: Data, from sender: Data, bytes: Int, sign: Int) {
