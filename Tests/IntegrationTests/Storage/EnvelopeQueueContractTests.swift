@@ -13,11 +13,11 @@ struct EnvelopeQueueContractTests {
     let second = LeaseHolder(0xffff_0000_0000_0002)  // the top bit set: above Int64.max
     let later: UInt64 = 1_800_000_000_000
 
-    /// Stores `count` envelopes for `recipient`, numbered in their first byte.
+    /// Stores `count` envelopes for `recipient`, numbered in their first byte (modulo 256).
     private func fill(_ queue: any EnvelopeQueue, for recipient: AccountID, from sender: AccountID, _ count: Int, from start: Int = 0) async throws -> [MessageID] {
         var ids: [MessageID] = []
         for index in start..<(start + count) {
-            ids.append(try await queue.enqueue(to: recipient, from: sender, envelope: [UInt8(index), 0xee], storedAt: 1_700_000_000_000 + UInt64(index)))
+            ids.append(try await queue.enqueue(to: recipient, from: sender, envelope: [UInt8(truncatingIfNeeded: index), 0xee], storedAt: 1_700_000_000_000 + UInt64(index)))
         }
         return ids
     }
@@ -203,6 +203,115 @@ struct EnvelopeQueueContractTests {
                 guard case .stored = try await send(bob, 10) else { Issue.record("refused after expiry"); return }
             }
             #expect(try await queue.waitingCount(for: alice) == 3)
+        }
+    }
+
+    @Test("capped enqueues at once, into several inboxes from several senders, stop exactly at each inbox's cap and each sender's share", arguments: StoreKind.available)
+    func capUnderConcurrency(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            let cap = InboxCap(maxMessages: 30, maxBytes: 1 << 20, maxMessagesPerSender: 12, maxBytesPerSender: 1 << 20)
+            let recipients = [alice, bob, carol]
+            let senders = (0..<4).map { V3Fixtures.accountID(0x50, UInt8($0)) }
+            // 4 senders × 20 each into every inbox, all at once: each sender is held to its
+            // share (12), and the inbox to its cap (30), however the enqueues are batched.
+            let admissions = try await withThrowingTaskGroup(of: (AccountID, AccountID, InboxAdmission).self) { group in
+                for recipient in recipients {
+                    for sender in senders {
+                        for index in 0..<20 {
+                            group.addTask {
+                                (recipient, sender, try await queue.enqueue(
+                                    to: recipient, from: sender, envelope: [UInt8(index), 1, 2], storedAt: 1_700_000_000_000, within: cap))
+                            }
+                        }
+                    }
+                }
+                var all: [(AccountID, AccountID, InboxAdmission)] = []
+                for try await admission in group { all.append(admission) }
+                return all
+            }
+            for recipient in recipients {
+                let mine = admissions.filter { $0.0 == recipient }
+                let stored = mine.filter { if case .stored = $0.2 { true } else { false } }
+                #expect(stored.count == 30)
+                #expect(try await queue.waitingCount(for: recipient) == 30)
+                for sender in senders {
+                    #expect(stored.filter { $0.1 == sender }.count <= 12)
+                }
+                let ids = stored.compactMap { if case .stored(let id) = $0.2 { id } else { nil } }
+                #expect(Set(ids).count == 30)
+                #expect(try await queue.lease(for: recipient, to: first, limit: 100, until: later).map(\.id) == ids.sorted())
+            }
+        }
+    }
+
+    @Test("holders leasing at once while envelopes are stored and acknowledged never share one, and each is leased", arguments: StoreKind.available)
+    func leasesUnderConcurrency(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            // More than an inbox a store may keep in memory (SQLite follows up to 512), so that
+            // leases read the table, then follow the inbox again once acknowledgements shrink it.
+            let early = try await fill(queue, for: alice, from: bob, 600)
+            let holders = (1...6).map { LeaseHolder(UInt64($0)) }
+            let leased = try await withThrowingTaskGroup(of: [MessageID].self) { group in
+                group.addTask {
+                    // Stored meanwhile, one by one.
+                    _ = try await self.fill(queue, for: alice, from: carol, 200, from: 600)
+                    return []
+                }
+                for holder in holders {
+                    group.addTask {
+                        var mine: [MessageID] = []
+                        var idle = 0
+                        while idle < 50 {
+                            let batch = try await queue.lease(for: alice, to: holder, limit: 16, until: self.later)
+                            if batch.isEmpty { idle += 1; await Task.yield(); continue }
+                            idle = 0
+                            #expect(batch.map(\.id) == batch.map(\.id).sorted())
+                            mine += batch.map(\.id)
+                            #expect(try await queue.acknowledge(batch.map(\.id), for: alice) == batch.count)
+                        }
+                        return mine
+                    }
+                }
+                var all: [MessageID] = []
+                for try await ids in group { all += ids }
+                return all
+            }
+            #expect(leased.count == Set(leased).count)
+            // Whatever was stored after the holders gave up is still there, unleased.
+            let rest = try await queue.lease(for: alice, to: LeaseHolder(99), limit: 1_000, until: later)
+            #expect(Set(leased).isDisjoint(with: rest.map(\.id)))
+            #expect(leased.count + rest.count == 800)
+            #expect(Set(early).isSubset(of: Set(leased)))
+            #expect(try await queue.waitingCount(for: alice) == rest.count)
+        }
+    }
+
+    @Test("an inbox of large envelopes (over 1 MiB in all) leases every field, in order, as it fills and drains", arguments: StoreKind.available)
+    func largeInbox(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let queue = stores.envelopes
+            func body(_ index: Int) -> [UInt8] { (0..<60_000).map { UInt8(truncatingIfNeeded: $0 &+ index &* 31) } }
+            var ids: [MessageID] = []
+            for index in 0..<12 { ids.append(try await queue.enqueue(to: alice, from: bob, envelope: body(index), storedAt: UInt64(index))) }
+            let first = try await queue.lease(for: alice, to: self.first, limit: 4, until: later)
+            #expect(first.map(\.id) == Array(ids[0..<4]))
+            #expect(first.map(\.envelope) == (0..<4).map(body))
+            #expect(try await queue.acknowledge(first.map(\.id), for: alice) == 4)
+            // Stored while the inbox is leased from: more than 1 MiB waits, then less.
+            for index in 12..<24 { ids.append(try await queue.enqueue(to: alice, from: carol, envelope: body(index), storedAt: UInt64(index))) }
+            var seen = first
+            while true {
+                let batch = try await queue.lease(for: alice, to: second, limit: 5, until: later)
+                if batch.isEmpty { break }
+                seen += batch
+                #expect(try await queue.acknowledge(batch.map(\.id), for: alice) == batch.count)
+            }
+            #expect(seen.map(\.id) == ids)
+            #expect(seen.map(\.envelope) == (0..<24).map(body))
+            #expect(seen.map(\.sender) == Array(repeating: bob, count: 12) + Array(repeating: carol, count: 12))
+            #expect(try await queue.waitingCount(for: alice) == 0)
         }
     }
 

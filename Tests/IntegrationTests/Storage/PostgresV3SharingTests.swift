@@ -226,4 +226,27 @@ struct PostgresV3SharingTests {
         }
         await PostgresSchema.drop(schema, closing: storage)
     }
+    @Test("the queue vacuums its table once leases and acknowledgements left enough dead rows")
+    func churnVacuum() async throws {
+        try await PostgresTestDatabase.withStorage { storage, _ in
+            let pool = storage.messages.pool
+            let queue = PostgresEnvelopeQueue(pool: pool, vacuumEvery: 40)
+            func vacuums() async throws -> Int64 {
+                try await pool.withConnection { connection in
+                    try connection.execute("""
+                        SELECT vacuum_count FROM pg_stat_user_tables
+                        WHERE schemaname = current_schema() AND relname = 'envelopes'
+                        """).int(0, 0)
+                }
+            }
+            let before = try await vacuums()
+            for index in 0..<30 { _ = try await queue.enqueue(to: alice, from: bob, envelope: [UInt8(index)], storedAt: 1) }
+            let leased = try await queue.lease(for: alice, to: LeaseHolder(1), limit: 30, until: .max)
+            #expect(queue.vacuumsStarted == 0)  // 30 dead versions so far
+            #expect(try await queue.acknowledge(leased.map(\.id), for: alice) == 30)
+            #expect(queue.vacuumsStarted == 1)
+            #expect(try await eventually(timeout: .seconds(10)) { try await vacuums() > before })
+            #expect(try await queue.waitingCount(for: alice) == 0)
+        }
+    }
 }

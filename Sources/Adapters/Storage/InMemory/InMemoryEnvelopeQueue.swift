@@ -24,6 +24,18 @@ public final class InMemoryEnvelopeQueue: EnvelopeQueue {
         /// The recipients whose inboxes each holder has leases in (a session leases for one
         /// account, so usually one), so that renewing and releasing look at those only.
         var holders: [LeaseHolder: Set<AccountID>] = [:]
+        /// What waits in each inbox, for the cap.
+        var tally = InMemoryInboxTally()
+
+        /// Stores a new envelope at the end of its inbox.
+        mutating func append(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64) -> MessageID {
+            let id = MessageID(nextID)
+            nextID += 1
+            let queued = QueuedEnvelope(id: id, recipient: recipient, sender: sender, storedAt: storedAt, envelope: envelope)
+            inboxes[recipient, default: []].append(Waiting(envelope: queued, lease: nil))
+            tally.add(queued)
+            return id
+        }
     }
 
     private let state = Mutex(State())
@@ -32,32 +44,16 @@ public final class InMemoryEnvelopeQueue: EnvelopeQueue {
 
     public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64) -> MessageID {
         state.withLock { state in
-            let id = MessageID(state.nextID)
-            state.nextID += 1
-            let queued = QueuedEnvelope(id: id, recipient: recipient, sender: sender, storedAt: storedAt, envelope: envelope)
-            state.inboxes[recipient, default: []].append(Waiting(envelope: queued, lease: nil))
-            return id
+            state.append(to: recipient, from: sender, envelope: envelope, storedAt: storedAt)
         }
     }
 
     public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64,
                         within cap: InboxCap) -> InboxAdmission {
         state.withLock { state in
-            var usage = InboxUsage(messages: 0, bytes: 0, senderMessages: 0, senderBytes: 0)
-            for waiting in state.inboxes[recipient] ?? [] {
-                usage.messages += 1
-                usage.bytes += waiting.envelope.envelope.count
-                if waiting.envelope.sender == sender {
-                    usage.senderMessages += 1
-                    usage.senderBytes += waiting.envelope.envelope.count
-                }
-            }
+            let usage = state.tally.usage(of: recipient, from: sender)
             if let refusal = cap.refusal(adding: envelope.count, waiting: usage) { return refusal }
-            let id = MessageID(state.nextID)
-            state.nextID += 1
-            let queued = QueuedEnvelope(id: id, recipient: recipient, sender: sender, storedAt: storedAt, envelope: envelope)
-            state.inboxes[recipient, default: []].append(Waiting(envelope: queued, lease: nil))
-            return .stored(id)
+            return .stored(state.append(to: recipient, from: sender, envelope: envelope, storedAt: storedAt))
         }
     }
 
@@ -68,7 +64,11 @@ public final class InMemoryEnvelopeQueue: EnvelopeQueue {
                 guard var inbox = state.inboxes[recipient] else { continue }
                 state.inboxes[recipient] = nil
                 let before = inbox.count
-                inbox.removeAll { $0.envelope.storedAt < cutoff }
+                inbox.removeAll { waiting in
+                    guard waiting.envelope.storedAt < cutoff else { return false }
+                    state.tally.remove(waiting.envelope)
+                    return true
+                }
                 deleted += before - inbox.count
                 if !inbox.isEmpty { state.inboxes[recipient] = inbox }
             }
@@ -100,7 +100,11 @@ public final class InMemoryEnvelopeQueue: EnvelopeQueue {
             guard var inbox = state.inboxes[recipient] else { return 0 }
             state.inboxes[recipient] = nil
             let before = inbox.count
-            inbox.removeAll { ids.contains($0.envelope.id) }
+            inbox.removeAll { waiting in
+                guard ids.contains(waiting.envelope.id) else { return false }
+                state.tally.remove(waiting.envelope)
+                return true
+            }
             if !inbox.isEmpty { state.inboxes[recipient] = inbox }
             return before - inbox.count
         }

@@ -9,11 +9,13 @@ import Domain
 /// are unique across processes and ascend in storing order. Lease times past `Int64.max` ms
 /// are kept as `Int64.max` (never), holders as their bit pattern.
 ///
-/// Concurrent `enqueue`s share one multi-row INSERT (one commit), and concurrent
-/// `acknowledge`s one DELETE (`PostgresBatcher`): each returns once its statement committed.
+/// Concurrent `enqueue`s share one multi-row INSERT (one commit), concurrent capped ones one
+/// transaction, and concurrent `acknowledge`s one DELETE (`PostgresBatcher`): each returns
+/// once its statement or transaction committed. Every lease and acknowledgement leaves dead
+/// row versions; the queue vacuums its table itself as they add up (`PostgresChurnVacuum`).
 public final class PostgresEnvelopeQueue: EnvelopeQueue {
     /// One envelope to store.
-    private struct Insert: Sendable {
+    struct Insert: Sendable {
         let recipient: [UInt8]
         let sender: [UInt8]
         let storedAt: Int64
@@ -32,13 +34,29 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
     private let pool: PostgresConnectionPool
     private let inserts: PostgresBatcher<Insert, Int64>
     private let deletes: PostgresBatcher<Delete, Int>
+    private let cappedInserts: PostgresBatcher<CappedInsert, InboxAdmission>
+    /// Counts the rows leases and acknowledgements leave dead, and vacuums the table.
+    private let vacuum: PostgresChurnVacuum
 
     /// - Parameter batchLimit: the most envelopes (or ACKs) one statement writes.
-    init(pool: PostgresConnectionPool, batchLimit: Int = 512) {
+    /// - Parameter vacuumEvery: dead rows (leased or deleted) between two vacuums of the table.
+    init(pool: PostgresConnectionPool, batchLimit: Int = 512, vacuumEvery: Int = 20_000) {
         self.pool = pool
+        let vacuum = PostgresChurnVacuum(table: "envelopes", threshold: vacuumEvery, pool: pool)
+        self.vacuum = vacuum
         self.inserts = PostgresBatcher(limit: batchLimit) { batch in try await Self.insert(batch, pool: pool) }
-        self.deletes = PostgresBatcher(limit: batchLimit) { batch in try await Self.delete(batch, pool: pool) }
+        self.deletes = PostgresBatcher(limit: batchLimit) { batch in
+            let deleted = try await Self.delete(batch, pool: pool)
+            vacuum.died(deleted.reduce(0, +))
+            return deleted
+        }
+        self.cappedInserts = PostgresBatcher(limit: batchLimit) { batch in
+            try await pool.withConnection { connection in try Self.insertCapped(batch, on: connection) }
+        }
     }
+
+    /// How many vacuums of the table this queue started, for tests.
+    var vacuumsStarted: Int { vacuum.runs }
 
     public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64) async throws -> MessageID {
         try await mappingPostgresErrors {
@@ -48,36 +66,16 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
         }
     }
 
-    /// The cap holds across processes: the transaction first takes an advisory lock named
-    /// after the recipient, so the enqueues into one inbox, from any processes, count and
-    /// insert one after another; enqueues into other inboxes do not wait.
+    /// The cap holds across processes: concurrent capped enqueues share one transaction
+    /// (`insertCapped`), which first takes an advisory lock named after each recipient, so
+    /// that the enqueues into one inbox, from any processes, count and insert one batch after
+    /// another; enqueues into other inboxes do not wait.
     public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64,
                         within cap: InboxCap) async throws -> InboxAdmission {
         try await mappingPostgresErrors {
-            try await pool.withConnection { connection in
-                try connection.transaction { () throws -> InboxAdmission in
-                    _ = try connection.execute(
-                        prepared: "v3_inbox_lock",
-                        "SELECT pg_advisory_xact_lock(hashtextextended('sealpost.inbox.' || encode($1, 'hex'), 0))",
-                        [.bytes(recipient.bytes)])
-                    // octet_length of a bytea kept out of line reads its size from the
-                    // TOAST pointer, not the value.
-                    let rows = try connection.execute(prepared: "v3_inbox_usage", """
-                        SELECT count(*)::bigint, coalesce(sum(octet_length(envelope)), 0)::bigint,
-                               (count(*) FILTER (WHERE sender = $2))::bigint,
-                               coalesce(sum(octet_length(envelope)) FILTER (WHERE sender = $2), 0)::bigint
-                        FROM envelopes WHERE recipient = $1
-                        """, [.bytes(recipient.bytes), .bytes(sender.bytes)])
-                    let usage = InboxUsage(
-                        messages: Int(try rows.int(0, 0)), bytes: Int(try rows.int(0, 1)),
-                        senderMessages: Int(try rows.int(0, 2)), senderBytes: Int(try rows.int(0, 3)))
-                    if let refusal = cap.refusal(adding: envelope.count, waiting: usage) { return refusal }
-                    let inserted = try connection.execute(prepared: "v3_enqueue", """
-                        INSERT INTO envelopes (recipient, sender, stored_at, envelope) VALUES ($1, $2, $3, $4) RETURNING id
-                        """, [.bytes(recipient.bytes), .bytes(sender.bytes), .int64(Int64(bitPattern: storedAt)), .bytes(envelope)])
-                    return .stored(MessageID(UInt64(bitPattern: try inserted.int(0, 0))))
-                }
-            }
+            try await cappedInserts.submit(CappedInsert(
+                insert: Insert(recipient: recipient.bytes, sender: sender.bytes, storedAt: Int64(bitPattern: storedAt), envelope: envelope),
+                cap: cap))
         }
     }
 
@@ -92,22 +90,27 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
     }
 
     private static func insert(_ batch: [Insert], pool: PostgresConnectionPool) async throws -> [Int64] {
-        let recipients = batch.map(\.recipient)
-        let senders = batch.map(\.sender)
-        let times = batch.map(\.storedAt)
-        let envelopes = batch.map(\.envelope)
-        let rows = try await pool.withConnection { connection in
-            // One statement, one commit. Identity values are drawn in ORDER BY order, so the
-            // sorted ids match the batch's order.
-            try connection.execute(prepared: "v3_enqueue_batch", """
-                INSERT INTO envelopes (recipient, sender, stored_at, envelope)
-                SELECT r, s, t, e
-                FROM unnest($1::bytea[], $2::bytea[], $3::int8[], $4::bytea[]) WITH ORDINALITY AS v(r, s, t, e, n)
-                ORDER BY n
-                RETURNING id
-                """, [.bytesArray(recipients), .bytesArray(senders), .int64Array(times), .bytesArray(envelopes)])
+        // One statement, one commit.
+        try await pool.withConnection { connection in try insertRows(batch, on: connection) }
+    }
+
+    /// Inserts `batch` in one statement; returns the new ids in the batch's order. Blocking.
+    static func insertRows(_ batch: [Insert], on connection: PostgresConnection) throws -> [Int64] {
+        guard !batch.isEmpty else { return [] }
+        // Identity values are drawn in ORDER BY order, so the sorted ids match the batch's order.
+        let rows = try connection.execute(prepared: "v3_enqueue_batch", """
+            INSERT INTO envelopes (recipient, sender, stored_at, envelope)
+            SELECT r, s, t, e
+            FROM unnest($1::bytea[], $2::bytea[], $3::int8[], $4::bytea[]) WITH ORDINALITY AS v(r, s, t, e, n)
+            ORDER BY n
+            RETURNING id
+            """, [.bytesArray(batch.map(\.recipient)), .bytesArray(batch.map(\.sender)),
+                  .int64Array(batch.map(\.storedAt)), .bytesArray(batch.map(\.envelope))])
+        let ids = try (0..<rows.count).map { try rows.int($0, 0) }.sorted()
+        guard ids.count == batch.count else {
+            throw PostgresError(.protocolViolation, message: "inserted \(ids.count) envelopes for a batch of \(batch.count)")
         }
-        return try (0..<rows.count).map { try rows.int($0, 0) }.sorted()
+        return ids
     }
 
     public func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) async throws -> [QueuedEnvelope] {
@@ -142,6 +145,8 @@ public final class PostgresEnvelopeQueue: EnvelopeQueue {
                     id: MessageID(UInt64(bitPattern: id)), recipient: recipient, sender: sender,
                     storedAt: UInt64(bitPattern: try rows.int(row, 2)), envelope: try rows.bytes(row, 3)))
             }
+            // Each leased row left its old version dead.
+            vacuum.died(leased.count)
             // RETURNING does not promise an order.
             return leased.sorted { $0.id < $1.id }
         }

@@ -7,9 +7,11 @@ import GRDB
 ///
 /// `enqueue` and `acknowledge` go through group commit: concurrent calls share one
 /// transaction and one fsync. Leases are held in memory (`SQLiteLeaseBook`): the store serves
-/// one process, and after a crash every envelope simply waits again. A lease picks its rows
-/// on the writer connection, between commits, so it never sees a row already deleted nor
-/// misses one already stored; it writes nothing, so it costs no fsync.
+/// one process, and after a crash every envelope simply waits again. A lease of a small inbox
+/// takes its rows from memory (`SQLiteInboxCache`, kept by the commit thread after each
+/// commit); any other picks its rows on the writer connection, between commits. Either way it
+/// never sees a row already deleted nor misses one already stored, and it writes nothing, so
+/// it costs no fsync.
 public final class SQLiteEnvelopeQueue: EnvelopeQueue {
     /// One write of a group commit.
     enum Write: Sendable {
@@ -35,19 +37,30 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
     private let book = SQLiteLeaseBook()
     private let batcher: SQLiteCommitBatcher<Write, [Int64]>
     private let tally: SQLiteInboxTally
+    private let cache: SQLiteInboxCache
 
     init(pool: DatabasePool, maxBatch: Int) {
         self.pool = pool
         let tally = SQLiteInboxTally()
+        let cache = SQLiteInboxCache()
         self.tally = tally
+        self.cache = cache
         self.batcher = SQLiteCommitBatcher(maxBatch: maxBatch, name: "sealpost-v3queue") { batch in
+            let expiring = batch.contains { if case .expire = $0 { true } else { false } }
+            if expiring { cache.suspend() }
+            let results: [[Int64]]
             do {
-                return try pool.write { db in try Self.apply(batch, to: db, tally: tally) }
+                results = try pool.write { db in try Self.apply(batch, to: db, tally: tally) }
             } catch {
                 // The tally may hold changes that were rolled back.
                 tally.reset()
+                if expiring { cache.resume(forgetting: false) }
                 throw error
             }
+            // Committed: the cache learns it before any caller resumes.
+            Self.update(cache, after: batch, results)
+            if expiring { cache.resume(forgetting: results.contains { !$0.isEmpty }) }
+            return results
         }
     }
 
@@ -90,23 +103,45 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
     public func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) async throws -> [QueuedEnvelope] {
         guard limit > 0 else { return [] }
         let key = Data(recipient.bytes)
-        let book = self.book
+        let (book, cache, tally) = (self.book, self.cache, self.tally)
+        if let leased = cache.lease(key, account: recipient, book: book, holder: holder, limit: limit, until: until) {
+            return leased
+        }
         return try await SQLiteErrors.mapping {
             try await pool.writeWithoutTransaction { db in
                 let statement = try db.cachedStatement(
-                    sql: "SELECT id, sender, stored_at, envelope FROM envelopes WHERE recipient = ? ORDER BY id")
+                    sql: "SELECT id, sender, stored_at, envelope, length(envelope) FROM envelopes WHERE recipient = ? ORDER BY id")
                 let rows = try Row.fetchCursor(statement, arguments: [key])
+                // Reads the whole inbox, to follow it in the cache, while it is small enough
+                // (the tally, when it knows the inbox, says so before a row is read).
+                var following = cache.wantsToFollow(key)
+                    && tally.known(key).map { $0.messages <= cache.maxInboxRows && $0.bytes <= cache.maxInboxBytes } ?? true
+                var all: [SQLiteInboxCache.Row] = []
+                var allBytes = 0
                 var picked: [QueuedEnvelope] = []
-                var ids: [Int64] = []
-                while picked.count < limit, let row = try rows.next() {
-                    // Only the id of a row passed over is decoded.
+                while following || picked.count < limit, let row = try rows.next() {
                     let id: Int64 = row[0]
-                    if book.isLeased(id) { continue }
-                    picked.append(try Self.envelope(from: row, id: id, recipient: recipient))
-                    ids.append(id)
+                    if following {
+                        let size: Int = row[4]
+                        allBytes += size
+                        if all.count == cache.maxInboxRows || allBytes > cache.maxInboxBytes {
+                            following = false
+                            all = []
+                        }
+                    }
+                    if following {
+                        let envelope = try Self.envelope(from: row, id: id, recipient: recipient)
+                        all.append(SQLiteInboxCache.Row(id: id, sender: envelope.sender, storedAt: envelope.storedAt, envelope: envelope.envelope))
+                        if picked.count < limit, !book.isLeased(id) { picked.append(envelope) }
+                    } else if picked.count < limit, !book.isLeased(id) {
+                        // Only the id of a row passed over is decoded.
+                        picked.append(try Self.envelope(from: row, id: id, recipient: recipient))
+                    }
                 }
-                book.take(ids, for: holder, until: until)
-                return picked
+                if following { cache.follow(key, rows: all) }
+                // Taken in one step: a lease served by the cache meanwhile may have taken some.
+                let taken = Set(book.take(unleased: picked.lazy.map { Int64($0.id.rawValue) }, limit: limit, for: holder, until: until))
+                return picked.filter { taken.contains(Int64($0.id.rawValue)) }
             }
         }
     }
@@ -185,6 +220,23 @@ public final class SQLiteEnvelopeQueue: EnvelopeQueue {
                     deleted.append(id)
                 }
                 return deleted
+            }
+        }
+    }
+
+    /// Tells `cache` what a committed batch stored and deleted. Blocking (a lock).
+    private static func update(_ cache: SQLiteInboxCache, after batch: [Write], _ results: [[Int64]]) {
+        for (write, result) in zip(batch, results) {
+            switch write {
+            case .insert(let recipient, let sender, let storedAt, let envelope),
+                 .insertCapped(let recipient, let sender, let storedAt, let envelope, _):
+                guard let id = result.first, id > 0, let senderID = AccountID(bytes: sender) else { continue }
+                cache.stored(SQLiteInboxCache.Row(id: id, sender: senderID, storedAt: UInt64(bitPattern: storedAt), envelope: envelope),
+                             for: recipient)
+            case .delete(let recipient, _):
+                cache.deleted(result, for: recipient)
+            case .expire:
+                break  // the cache forgets everything (`resume(forgetting:)`)
             }
         }
     }

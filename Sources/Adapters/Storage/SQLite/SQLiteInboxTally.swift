@@ -34,11 +34,17 @@ final class SQLiteInboxTally: Sendable {
         return Self.usage(inbox, sender)
     }
 
+    /// What waits for `recipient` in all, when the tally follows that inbox; `nil` when not.
+    func known(_ recipient: Data) -> (messages: Int, bytes: Int)? {
+        inboxes.withLock { $0[recipient].map { ($0.messages, $0.bytes) } }
+    }
+
     /// An envelope of `bytes` from `sender` was stored for `recipient` (`sign` 1) or deleted
     /// (`sign` -1). Inboxes not followed yet are left to be counted when first needed.
     func record(_ recipient: Data, from sender: Data, bytes: Int, sign: Int) {
         inboxes.withLock { inboxes in
-            guard var inbox = inboxes[recipient] else { return }
+            // Taken out, not copied: its senders' dictionary is then edited in place.
+            guard var inbox = inboxes.removeValue(forKey: recipient) else { return }
             inbox.messages += sign
             inbox.bytes += sign * bytes
             let old = inbox.senders[sender] ?? (0, 0)

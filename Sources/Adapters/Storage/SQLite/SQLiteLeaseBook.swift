@@ -26,12 +26,20 @@ final class SQLiteLeaseBook: Sendable {
         state.withLock { $0.leases[id] != nil }
     }
 
-    /// Leases the rows `ids`, which no one holds, to `holder` until `until`.
-    func take(_ ids: [Int64], for holder: LeaseHolder, until: UInt64) {
-        guard !ids.isEmpty else { return }
-        state.withLock { state in
-            for id in ids { state.leases[id] = Lease(holder: holder, until: until) }
-            state.byHolder[holder, default: []].formUnion(ids)
+    /// Leases the first `limit` of the rows `ids` (in their order) that no one holds to
+    /// `holder` until `until`, in one step: two leases taking from one inbox at once never
+    /// take the same row. Returns the rows taken, in order.
+    func take(unleased ids: some Sequence<Int64>, limit: Int, for holder: LeaseHolder, until: UInt64) -> [Int64] {
+        guard limit > 0 else { return [] }
+        return state.withLock { state in
+            var taken: [Int64] = []
+            for id in ids where state.leases[id] == nil {
+                state.leases[id] = Lease(holder: holder, until: until)
+                taken.append(id)
+                if taken.count == limit { break }
+            }
+            if !taken.isEmpty { state.byHolder[holder, default: []].formUnion(taken) }
+            return taken
         }
     }
 
