@@ -37,6 +37,8 @@ extension SecureSessionChannelHandler {
                             }
                         case .prekeysLow(let count):
                             V3ServerMessage.notice(.prekeysLow(count: UInt16(clamping: count))).write(into: &buffer)
+                        case .caughtUp:
+                            V3ServerMessage.notice(.caughtUp).write(into: &buffer)
                         }
                         return channel.write(buffer)
                     }.get()

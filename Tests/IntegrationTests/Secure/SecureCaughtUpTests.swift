@@ -1,0 +1,92 @@
+import Adapters
+import Application
+import Domain
+import Foundation
+import NIOCore
+import SealpostWire
+import Testing
+
+/// NOTICE `caughtUp` (docs/protocol-v3.md §6.3) over real TLS and every store: sent once per
+/// session, after the deliveries of everything that waited, held back while the window is
+/// full, and never again for what arrives later.
+@Suite("secure caughtUp notice", .serialized)
+struct SecureCaughtUpTests {
+    /// The frames pushed so far, each a delivery's text or "caughtUp".
+    static func trace(_ probe: V3Probe) -> [String] {
+        probe.pushed.compactMap { message in
+            switch message {
+            case .delivery(let delivery): String(buffer: delivery.envelope)
+            case .notice(.caughtUp): "caughtUp"
+            default: nil
+            }
+        }
+    }
+
+    @Test("an empty inbox: caughtUp right after sign-in; a later message comes alone", arguments: StoreKind.available)
+    func emptyInbox(_ kind: StoreKind) async throws {
+        try await SecureAccountsTests.withServer(kind) { server, _ in
+            let alice = try V3TestAccount("alice")
+            let bob = try V3TestAccount("bob")
+            let aliceID = try await SecureAccountsTests.probe(server) { try await $0.register(alice) }
+            let bobID = try await SecureAccountsTests.probe(server) { try await $0.register(bob) }
+            try await SecureAccountsTests.probe(server) { (probe: V3Probe) async throws in
+                _ = try await probe.authenticate(bob, as: bobID)
+                try await probe.pushes { _ in Self.trace(probe).contains("caughtUp") }
+                #expect(Self.trace(probe) == ["caughtUp"])
+                try await SecureAccountsTests.probe(server) { (sender: V3Probe) async throws in
+                    _ = try await sender.authenticate(alice, as: aliceID)
+                    _ = try await sender.call(.send(recipient: bobID, envelope: ByteBuffer(string: "later")))
+                }
+                _ = try await probe.deliveries(1)
+                _ = try await probe.call(.ping)
+                #expect(Self.trace(probe) == ["caughtUp", "later"], "no second caughtUp")
+            }
+        }
+    }
+
+    @Test("five waiting, a window of two: caughtUp only once all five were delivered, after them", arguments: StoreKind.available)
+    func windowHoldsItBack(_ kind: StoreKind) async throws {
+        var configuration = SecureServerConfiguration(host: "127.0.0.1", port: 0, ioThreads: 1)
+        configuration.deliveryWindow = 2
+        try await SecureAccountsTests.withServer(kind, configuration: configuration) { server, _ in
+            let alice = try V3TestAccount("alice")
+            let bob = try V3TestAccount("bob")
+            let aliceID = try await SecureAccountsTests.probe(server) { try await $0.register(alice) }
+            let bobID = try await SecureAccountsTests.probe(server) { try await $0.register(bob) }
+            let texts = ["1", "2", "3", "4", "5"]
+            try await SecureAccountsTests.probe(server) { (sender: V3Probe) async throws in
+                _ = try await sender.authenticate(alice, as: aliceID)
+                for text in texts { _ = try await sender.call(.send(recipient: bobID, envelope: ByteBuffer(string: text))) }
+            }
+            try await SecureAccountsTests.probe(server) { (probe: V3Probe) async throws in
+                _ = try await probe.authenticate(bob, as: bobID)
+                var acknowledged = 0
+                while !Self.trace(probe).contains("caughtUp") {
+                    let got = try await probe.deliveries(acknowledged + 1)
+                    // The window is full until this ACK: nothing more, and no caughtUp, can come.
+                    #expect(got.count - acknowledged <= 2)
+                    let fresh = got[acknowledged...].map(\.messageID)
+                    _ = try await probe.call(.ack(Array(fresh)))
+                    acknowledged = got.count
+                    if acknowledged == texts.count { try await probe.pushes { _ in Self.trace(probe).contains("caughtUp") } }
+                }
+                #expect(Self.trace(probe) == texts + ["caughtUp"])
+            }
+            // Unacknowledged messages come again on the next session, and caughtUp after them.
+            try await SecureAccountsTests.probe(server) { (sender: V3Probe) async throws in
+                _ = try await sender.authenticate(alice, as: aliceID)
+                _ = try await sender.call(.send(recipient: bobID, envelope: ByteBuffer(string: "6")))
+            }
+            try await SecureAccountsTests.probe(server) { (probe: V3Probe) async throws in
+                _ = try await probe.authenticate(bob, as: bobID)
+                try await probe.pushes { _ in Self.trace(probe).contains("caughtUp") }
+                #expect(Self.trace(probe) == ["6", "caughtUp"])
+            }
+            try await SecureAccountsTests.probe(server) { (probe: V3Probe) async throws in
+                _ = try await probe.authenticate(bob, as: bobID)
+                try await probe.pushes { _ in Self.trace(probe).contains("caughtUp") }
+                #expect(Self.trace(probe) == ["6", "caughtUp"], "delivered again: it was not acknowledged")
+            }
+        }
+    }
+}
