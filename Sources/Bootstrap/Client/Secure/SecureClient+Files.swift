@@ -13,6 +13,8 @@ extension SecureClient {
     static let attachmentWindow = 8
     /// Dropped connections survived by one transfer.
     static let transferAttempts = 8
+    /// Downloads of one file that may fail its checks before it is given up.
+    static let fileCheckAttempts: UInt64 = 3
 
     // MARK: Sending
 
@@ -90,31 +92,58 @@ extension SecureClient {
     /// The downloads folder, made on first need.
     var downloads: String { (home as NSString).appendingPathComponent("downloads") }
 
-    /// Downloads the attachment `pointer` names (resuming after a dropped connection), checks
-    /// its size and SHA-256, decrypts it into a temporary file in `<home>/downloads` and,
-    /// only once the whole stream verified, links it under its sanitized name.
+    /// Downloads the attachment `pointer` names, checks its size and SHA-256, decrypts it into
+    /// `<home>/downloads/.partial-<id>` and, only once the whole stream verified, links it under
+    /// its sanitized name. The partial file outlives a dropped connection and the process: a
+    /// download that starts again resumes where it stopped.
     ///
     /// - Returns: the path it was saved under.
+    /// - Throws: `AttachmentRejection` when the attachment fails its checks or the server no
+    ///   longer has it (the partial file is deleted); other errors leave it to resume from.
     func download(_ pointer: AttachmentPointer, on connection: any AccountServerConnection, progress: TerminalProgress?) async throws -> String {
-        guard let id = AttachmentID(bytes: pointer.id) else { throw SecureClientFailure("the attachment id is not 16 bytes") }
+        guard let id = AttachmentID(bytes: pointer.id) else { throw AttachmentRejection("the attachment id is not 16 bytes") }
         try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: true)
-        let temporary = (downloads as NSString).appendingPathComponent(".partial-\(UUID().uuidString)")
-        defer { unlink(temporary) }
-        let sink = try DecryptedFileSink(path: temporary, key: pointer.key, crypto: crypto)
+        let partial = (downloads as NSString).appendingPathComponent(".partial-\(id)")
+        let sink = try DecryptedFileSink(path: partial, key: pointer.key, crypto: crypto, size: pointer.size)
+        if sink.resumedAt > 0 {
+            StandardStreams.error("sealpost: resuming \(Self.sanitizedFileName(pointer.fileName)) at \(sink.resumedAt) of \(pointer.size) bytes\n")
+        }
+        do {
+            try await receive(id, pointer: pointer, into: sink, on: connection, progress: progress)
+        } catch let error as AttachmentRejection {
+            unlink(partial)
+            throw error
+        } catch let error as AccountServerError where error.code != nil && !error.isRetryable {
+            unlink(partial)
+            throw AttachmentRejection("the server refused the download: \(Self.words(error))")
+        }
+        let saved = try Self.link(partial, into: downloads, as: pointer.fileName)
+        unlink(partial)
+        return saved
+    }
+
+    /// Reads the ciphertext past what `sink` has (resuming after a dropped connection) and
+    /// checks it whole. `$SEALPOST_TEST_DIE_IN_DOWNLOAD_AT` kills the process once that many
+    /// bytes are in (tests only).
+    private func receive(_ id: AttachmentID, pointer: AttachmentPointer, into sink: DecryptedFileSink,
+                         on connection: any AccountServerConnection, progress: TerminalProgress?) async throws {
         progress?.start(label: "receiving \(Self.sanitizedFileName(pointer.fileName))", total: pointer.size)
+        progress?.advance(to: sink.received)
+        let dieAt = ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_IN_DOWNLOAD_AT"].flatMap(UInt64.init)
         var attempt = 0
         while true {
             do {
                 let status = try await connection.attachmentStatus(id)
                 guard status.size == pointer.size else {
-                    throw SecureClientFailure("the attachment on the server is \(status.size) bytes, not the \(pointer.size) its message says")
+                    throw AttachmentRejection("the attachment on the server is \(status.size) bytes, not the \(pointer.size) its message says")
                 }
-                guard status.stored == status.size else { throw SecureClientFailure("the attachment was not fully uploaded") }
+                guard status.stored == status.size else { throw AttachmentRejection("the attachment was not fully uploaded") }
                 let have = sink.received
                 if have < pointer.size {
                     try await connection.readAttachment(id, from: have, to: pointer.size, window: Self.attachmentWindow) { bytes in
                         try sink.take(bytes)
                         progress?.advance(to: sink.received)
+                        if let dieAt, sink.received >= dieAt { kill(getpid(), SIGKILL) }
                     }
                 }
                 break
@@ -123,12 +152,11 @@ extension SecureClient {
             }
         }
         progress?.finish()
-        guard sink.received == pointer.size else { throw SecureClientFailure("received \(sink.received) of \(pointer.size) bytes") }
+        guard sink.received == pointer.size else { throw AttachmentRejection("received \(sink.received) of \(pointer.size) bytes") }
         guard sink.digest() == pointer.sha256 else {
-            throw SecureClientFailure("the attachment's SHA-256 does not match its message: damaged or replaced; nothing was saved")
+            throw AttachmentRejection("the attachment's SHA-256 does not match its message: damaged or replaced; nothing was saved")
         }
         try sink.finish()
-        return try Self.link(temporary, into: downloads, as: pointer.fileName)
     }
 
     /// Links `temporary` into `folder` under `name` sanitized, never over an existing file:
@@ -240,38 +268,4 @@ final class EncryptedFileSource {
 
     /// The SHA-256 of the whole ciphertext, once `next` returned nil.
     func digest() -> [UInt8] { hash.finish() }
-}
-
-/// Ciphertext taken in order, hashed, decrypted and written to a file.
-final class DecryptedFileSink {
-    private let file: FileHandle
-    private let decryptor: AttachmentDecryptor
-    private let hash = OpenSSLSHA256()
-    /// Ciphertext bytes taken so far.
-    private(set) var received: UInt64 = 0
-
-    init(path: String, key: [UInt8], crypto: any EndToEndCrypto) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-              let file = FileHandle(forWritingAtPath: path) else { throw SecureClientFailure("cannot write \(path)") }
-        self.file = file
-        decryptor = try AttachmentDecryptor(key: key, crypto: crypto)
-    }
-
-    deinit { try? file.close() }
-
-    func take(_ bytes: [UInt8]) throws {
-        bytes.withUnsafeBytes { hash.update($0) }
-        received += UInt64(bytes.count)
-        let plain = try decryptor.update(bytes)
-        if !plain.isEmpty { try file.write(contentsOf: plain) }
-    }
-
-    func digest() -> [UInt8] { hash.finish() }
-
-    /// Opens the last chunk and flushes the file: it throws for a truncated stream.
-    func finish() throws {
-        let plain = try decryptor.finish()
-        if !plain.isEmpty { try file.write(contentsOf: plain) }
-        try file.synchronize()
-    }
 }
