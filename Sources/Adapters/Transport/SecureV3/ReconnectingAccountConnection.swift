@@ -19,7 +19,8 @@ import Synchronization
 ///   acknowledged again on the new session, so it does not stay in the server's window.
 /// - A server that fails verification (its key is not the one expected) is never tried
 ///   again: `events` and every request then throw `.untrustedServer`. So does an account
-///   that can no longer authenticate (`.refused(.authenticationFailed)`).
+///   that can no longer authenticate (`.refused(.authenticationFailed)`), and, when
+///   `maxAttempts` is given, a server that could not be reached that many times in a row.
 public final class ReconnectingAccountConnection: AccountServerConnection, Sendable {
     /// Opens one new session.
     public typealias Connector = @Sendable () async throws -> SecureAccountConnection

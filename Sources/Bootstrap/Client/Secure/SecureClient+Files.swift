@@ -11,6 +11,10 @@ extension SecureClient {
     static let fileReadBytes = 1 << 20
     static let attachmentChunkBytes = 256 * 1024
     static let attachmentWindow = 8
+    /// Ciphertext asked for and not yet taken, when downloading: ATTACH_READ answers come in
+    /// chunks as large as the server's frames (1 MiB by default), so the window is this over
+    /// the chunk size (at least 2), the same 2 MiB an upload keeps in flight.
+    static let downloadBytesInFlight = 2 << 20
     /// Dropped connections survived by one transfer.
     static let transferAttempts = 8
     /// Downloads of one file that may fail its checks before it is given up.
@@ -140,7 +144,8 @@ extension SecureClient {
                 guard status.stored == status.size else { throw AttachmentRejection("the attachment was not fully uploaded") }
                 let have = sink.received
                 if have < pointer.size {
-                    try await connection.readAttachment(id, from: have, to: pointer.size, window: Self.attachmentWindow) { bytes in
+                    let window = max(2, Self.downloadBytesInFlight / max(1, try await connection.maxAttachmentChunk))
+                    try await connection.readAttachment(id, from: have, to: pointer.size, window: window) { bytes in
                         try sink.take(bytes)
                         progress?.advance(to: sink.received)
                         if let dieAt, sink.received >= dieAt { kill(getpid(), SIGKILL) }
