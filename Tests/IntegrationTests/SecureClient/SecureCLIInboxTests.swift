@@ -74,6 +74,27 @@ struct SecureCLIInboxTests {
         }
     }
 
+    @Test("killed after a file was saved and before its message was kept, the rerun keeps the same file, not a second copy")
+    func killedBeforeCommit() async throws {
+        try await SecureCLIHarness.with(.sqlite) { cli in
+            try await cli.register("alice")
+            try await cli.register("bob")
+            let path = cli.root.appendingPathComponent("once.bin").path
+            let content = SecureCLIFileTests.bytes(3 << 20, seed: 23)
+            try content.write(to: URL(fileURLWithPath: path))
+            #expect(try await cli.run("alice", "send-file", "bob", path).status == 0)
+            let killed = try await Self.run(cli, "bob", ["inbox", "--json"], environment: ["SEALPOST_TEST_DIE_BEFORE_COMMIT": "1"])
+            #expect(killed.status == SIGKILL)
+            #expect(SecureCLIFileTests.downloads(cli).contains("once.bin"))
+            let rerun = try await Self.run(cli, "bob", ["inbox", "--json"])
+            #expect(rerun.status == 0, "\(rerun.stderr)")
+            let file = try #require(Self.events(rerun).first { $0["event"] as? String == "file" })
+            #expect(file["path"] as? String == cli.home("bob") + "/downloads/once.bin")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: cli.home("bob") + "/downloads/once.bin")) == content)
+            #expect(SecureCLIFileTests.downloads(cli) == ["once.bin"], "one copy, no partial file left")
+        }
+    }
+
     @Test("an inbox whose download is cut by a server restart reconnects and resumes it")
     func resumesAfterServerRestart() async throws {
         try await SecureCLIHarness.with(.sqlite) { cli in

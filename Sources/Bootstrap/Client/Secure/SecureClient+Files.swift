@@ -101,10 +101,15 @@ extension SecureClient {
     /// its sanitized name. The partial file outlives a dropped connection and the process: a
     /// download that starts again resumes where it stopped.
     ///
-    /// - Returns: the path it was saved under.
+    /// The partial file is left for the caller to delete once the message is kept: a crash in
+    /// between leaves it linked under the saved name, and the next download, finding it so,
+    /// gives that name again instead of saving the file twice.
+    ///
+    /// - Returns: the path it was saved under, and the partial file's.
     /// - Throws: `AttachmentRejection` when the attachment fails its checks or the server no
     ///   longer has it (the partial file is deleted); other errors leave it to resume from.
-    func download(_ pointer: AttachmentPointer, on connection: any AccountServerConnection, progress: TerminalProgress?) async throws -> String {
+    func download(_ pointer: AttachmentPointer, on connection: any AccountServerConnection,
+                  progress: TerminalProgress?) async throws -> (saved: String, partial: String) {
         guard let id = AttachmentID(bytes: pointer.id) else { throw AttachmentRejection("the attachment id is not 16 bytes") }
         try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: true)
         let partial = (downloads as NSString).appendingPathComponent(".partial-\(id)")
@@ -121,9 +126,20 @@ extension SecureClient {
             unlink(partial)
             throw AttachmentRejection("the server refused the download: \(Self.words(error))")
         }
-        let saved = try Self.link(partial, into: downloads, as: pointer.fileName)
-        unlink(partial)
-        return saved
+        if let earlier = Self.otherName(of: partial, in: downloads) { return (earlier, partial) }
+        return (try Self.link(partial, into: downloads, as: pointer.fileName), partial)
+    }
+
+    /// Another name of the file at `path` in `folder` (a link made before a crash), if any.
+    static func otherName(of path: String, in folder: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_nlink > 1 else { return nil }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where !name.hasPrefix(".partial-") {
+            let candidate = (folder as NSString).appendingPathComponent(name)
+            var other = stat()
+            if lstat(candidate, &other) == 0, other.st_ino == info.st_ino, other.st_dev == info.st_dev { return candidate }
+        }
+        return nil
     }
 
     /// Reads the ciphertext past what `sink` has (resuming after a dropped connection) and

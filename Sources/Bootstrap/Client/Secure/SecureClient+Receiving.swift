@@ -10,7 +10,8 @@ extension SecureClient {
     /// Takes one delivery: opens it, and in one transaction keeps the new session, deletes the
     /// one-time prekey it used, keeps it in the history and marks its id seen; then
     /// acknowledges it. `$SEALPOST_TEST_DIE_BEFORE_ACK` kills the process between the commit
-    /// and the ACK (the crash-safety test).
+    /// and the ACK, `$SEALPOST_TEST_DIE_BEFORE_COMMIT` between a file's saving and the commit
+    /// (the crash-safety tests).
     ///
     /// A file is downloaded, checked and saved before that transaction; when that fails,
     /// nothing is kept and nothing acknowledged, so the message comes again (and the download
@@ -20,11 +21,12 @@ extension SecureClient {
     func receive(_ delivery: IncomingEnvelope, on connection: any AccountServerConnection) async throws -> SecureReceipt {
         let cipher = self.cipher
         var saved: String?
+        var partial: String?
         var rejected: String?
         var attachment: AttachmentPointer?
         if let pointer = try await peekAttachment(delivery) {
             do {
-                saved = try await download(pointer, on: connection, progress: TerminalProgress.makeIfTerminal())
+                (saved, partial) = try await download(pointer, on: connection, progress: TerminalProgress.makeIfTerminal())
                 attachment = pointer
             } catch {
                 let name = try? await store.read { try $0.contact(id: delivery.sender)?.name }
@@ -50,6 +52,9 @@ extension SecureClient {
         }
         let savedPath = saved
         let rejection = rejected
+        if saved != nil, ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_BEFORE_COMMIT"] != nil {
+            kill(getpid(), SIGKILL)
+        }
         let receipt: SecureReceipt = try await store.write { records in
             let id = delivery.messageID
             if try records.isSeen(messageID: id) { return .alreadySeen(messageID: id) }
@@ -123,6 +128,8 @@ extension SecureClient {
             }
             return .message(messageID: id, from: delivery.sender, name: contact?.name, time: delivery.serverTime, content: opened.content)
         }
+        // Kept (or known already): the partial file's other name is the saved file.
+        if let partial { unlink(partial) }
         if case .keyChanged = receipt { return receipt }
         if ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_BEFORE_ACK"] != nil {
             kill(getpid(), SIGKILL)
