@@ -139,7 +139,7 @@ final class V3Probe {
     /// Reads pushed frames until `condition` holds of all pushed so far.
     func pushes(until condition: ([V3ServerMessage]) -> Bool) async throws {
         while !condition(pushed) {
-            guard let message = try await session.next() else { throw ProbeError("closed while waiting for pushed frames") }
+            guard let message = try await session.next() else { throw ProbeError("closed while waiting for pushed frames; pushed so far: \(pushed)") }
             pushed.append(message)
         }
     }
