@@ -98,7 +98,11 @@ public struct V3Delivery: Hashable, Sendable {
 
 /// NOTICE (§6.3).
 public enum V3Notice: Hashable, Sendable {
+    /// Kind 1: the account has `count` one-time prekeys left.
     case prekeysLow(count: UInt16)
+    /// Kind 2, no body: every message that waited for this session has been delivered on it
+    /// (sent once per session, after those DELIVERY frames).
+    case caughtUp
     /// A kind this codec does not know: to be ignored.
     case unknown(kind: UInt16)
 }
@@ -147,9 +151,12 @@ public enum V3ServerMessage: Hashable, Sendable {
                 serverTime: try reader.u64("server time"), envelope: try reader.bytes32("envelope", limit: maxEnvelope)))
         case .notice:
             let kind = try reader.u16("notice kind")
-            if kind == 1 {
+            switch kind {
+            case 1:
                 message = .notice(.prekeysLow(count: try reader.u16("count")))
-            } else {
+            case 2:
+                message = .notice(.caughtUp)
+            default:
                 // Unknown kinds carry a body this codec cannot read; it is skipped whole.
                 return .notice(.unknown(kind: kind))
             }
@@ -193,6 +200,8 @@ public enum V3ServerMessage: Hashable, Sendable {
                 case .prekeysLow(let count):
                     body.writeInteger(UInt16(1))
                     body.writeInteger(count)
+                case .caughtUp:
+                    body.writeInteger(UInt16(2))
                 case .unknown(let kind):
                     body.writeInteger(kind)
                 }

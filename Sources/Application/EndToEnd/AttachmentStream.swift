@@ -138,8 +138,11 @@ public final class AttachmentDecryptor {
     private var counter: UInt64 = 0
     private var finished = false
 
-    public init(key: [UInt8], crypto: any EndToEndCrypto) throws(CryptoError) {
+    /// Starts reading a stream under `key` at chunk `firstChunk` (a download that resumes
+    /// after the chunks it has opened already; 0 for the whole stream).
+    public init(key: [UInt8], crypto: any EndToEndCrypto, firstChunk: UInt64 = 0) throws(CryptoError) {
         cipher = try crypto.makeChunkCipher(key: key)
+        counter = firstChunk
         pending.reserveCapacity(2 * AttachmentStream.sealedChunkSize)
     }
 

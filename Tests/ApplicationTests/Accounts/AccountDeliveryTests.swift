@@ -74,6 +74,38 @@ struct AccountDeliveryTests {
         await delivery.end()
     }
 
+    @Test("caughtUp: once, after the last envelope that waited; not while the window is full; not again for later arrivals")
+    func caughtUp() async throws {
+        let fixture = AccountFixture()
+        let (alice, bob) = try await Self.pair(fixture)
+        for byte in 0..<5 { _ = try await fixture.useCases.send([UInt8(byte)], to: bob.id, from: alice.id) }
+        let (delivery, recorder, task) = Self.start(fixture, bob.id, window: 4)
+        #expect(await eventually { recorder.envelopes.count == 4 })
+        // The window is full and one more waits: no caughtUp until an ACK makes room.
+        #expect(!recorder.kinds.contains("caughtUp"))
+        _ = try await delivery.acknowledge(recorder.envelopes.map(\.id))
+        #expect(await eventually { recorder.kinds.contains("caughtUp") })
+        #expect(recorder.envelopes.count == 5)
+        #expect(recorder.kinds.last == "caughtUp")
+        _ = try await fixture.useCases.send([9], to: bob.id, from: alice.id)
+        #expect(await eventually { recorder.envelopes.count == 6 })
+        #expect(recorder.kinds.filter { $0 == "caughtUp" }.count == 1)
+        task.cancel()
+        _ = await task.result
+        await delivery.end()
+    }
+
+    @Test("caughtUp comes at once for an empty inbox")
+    func caughtUpEmpty() async throws {
+        let fixture = AccountFixture()
+        let (_, bob) = try await Self.pair(fixture)
+        let (delivery, recorder, task) = Self.start(fixture, bob.id, window: 4)
+        #expect(await eventually { recorder.kinds == ["caughtUp"] })
+        task.cancel()
+        _ = await task.result
+        await delivery.end()
+    }
+
     @Test("what a session held unacknowledged goes to the account's next session; two sessions get each envelope once in total")
     func onceInTotal() async throws {
         let fixture = AccountFixture()

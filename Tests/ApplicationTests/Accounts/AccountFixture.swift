@@ -79,6 +79,17 @@ final class PushRecorder: Sendable {
         pushed.withLock { $0.flatMap { push -> [QueuedEnvelope] in if case .envelopes(let list) = push { list } else { [] } } }
     }
 
+    /// Each push in order: "envelopes" for a batch of deliveries, "caughtUp", "prekeysLow".
+    var kinds: [String] {
+        pushed.withLock { $0.map { push in
+            switch push {
+            case .envelopes: "envelopes"
+            case .caughtUp: "caughtUp"
+            case .prekeysLow: "prekeysLow"
+            }
+        } }
+    }
+
     var notices: [Int] {
         pushed.withLock { $0.compactMap { push -> Int? in if case .prekeysLow(let count) = push { count } else { nil } } }
     }

@@ -29,7 +29,7 @@ struct AccountConnectionServerTests {
             switch event {
             case .delivery(let envelope): return (envelope, notices)
             case .prekeysLow(let count): notices.append(count)
-            case .reconnecting, .reconnected: break
+            case .caughtUp, .reconnecting, .reconnected: break
             }
         }
         return nil

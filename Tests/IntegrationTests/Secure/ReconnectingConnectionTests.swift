@@ -159,6 +159,40 @@ struct ReconnectingConnectionTests {
         }
     }
 
+    @Test("with maxAttempts, a server that stays away ends the reconnecting client after that many attempts in a row")
+    func givesUpAfterMaxAttempts() async throws {
+        try await ScriptedV3Server.with { server in
+            let calls = Mutex(0)
+            async let connecting = ReconnectingAccountConnection.connect(backoff: ReconnectBackoff(initial: .milliseconds(10)), maxAttempts: 3) {
+                let call = calls.withLock { value in
+                    value += 1
+                    return value
+                }
+                guard call == 1 else { throw AccountServerError.cannotConnect(server: "127.0.0.1", reason: "refused (attempt \(call - 1))") }
+                return try await SecureAccountConnection.connect(host: "127.0.0.1", port: server.port, verification: .pinned(server.fingerprint))
+            }
+            let first = try await server.accept()
+            try await first.sendHello()
+            let client = try await connecting
+            var events = client.events.makeAsyncIterator()
+            await first.close()
+            for attempt in 1...3 {
+                guard case .reconnecting(attempt, _, _) = try await events.next() else { Issue.record("no reconnecting event \(attempt)"); return }
+            }
+            do {
+                _ = try await events.next()
+                Issue.record("events did not end")
+            } catch let error as AccountServerError {
+                guard case .cannotConnect(_, let reason) = error else { Issue.record("\(error)"); return }
+                #expect(reason.contains("attempt 3"))
+            }
+            #expect(calls.withLock { $0 } == 4)
+            let refused = await AccountConnectionScriptedTests.refusal { try await client.ping() }
+            guard case .cannotConnect = refused else { Issue.record("\(String(describing: refused))"); return }
+            await client.close()
+        }
+    }
+
     @Test("an account that no longer authenticates ends the reconnecting client")
     func authenticationFailedIsFinal() async throws {
         let keys = try AccountKeys.generate(oneTimePrekeyIDs: [])

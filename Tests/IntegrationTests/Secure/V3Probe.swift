@@ -136,6 +136,14 @@ final class V3Probe {
         return delivered
     }
 
+    /// Reads pushed frames until `condition` holds of all pushed so far.
+    func pushes(until condition: ([V3ServerMessage]) -> Bool) async throws {
+        while !condition(pushed) {
+            guard let message = try await session.next() else { throw ProbeError("closed while waiting for pushed frames; pushed so far: \(pushed)") }
+            pushed.append(message)
+        }
+    }
+
     var delivered: [V3Delivery] {
         pushed.compactMap { if case .delivery(let delivery) = $0 { delivery } else { nil } }
     }

@@ -79,8 +79,8 @@ final class SecureCLIHarness: @unchecked Sendable {
         return id
     }
 
-    /// Runs `inbox --json` in `home` until `count` messages have been shown in all (the inbox
-    /// returns once nothing more arrives for a moment); returns them in order.
+    /// Runs `inbox --json` in `home` until `count` messages have been shown in all (each run
+    /// returns once the server said it is caught up); returns them in order.
     func receive(_ home: String, count: Int, timeout: Duration = .seconds(30)) async throws -> [[String: Any]] {
         var shown: [[String: Any]] = []
         let deadline = ContinuousClock.now + timeout

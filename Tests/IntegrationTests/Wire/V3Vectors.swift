@@ -130,6 +130,7 @@ enum V3Vectors {
             server("ERROR rateLimited", .error(requestID: 8, V3Error(.rateLimited, retryAfterMilliseconds: 1500, message: "slow down")), type: 0x42, id: 8,
                    [("code", be16(11)), ("retryAfterMilliseconds", be32(1500)), ("message", str16("slow down"))]),
             server("NOTICE prekeysLow", .notice(.prekeysLow(count: 3)), type: 0x44, id: 0, [("kind", be16(1)), ("count", be16(3))]),
+            server("NOTICE caughtUp", .notice(.caughtUp), type: 0x44, id: 0, [("kind", be16(2))]),
             request("ATTACH_CREATE", .attachCreate(size: 5_000_000, recipients: [bob]), id: 11,
                     [("size", be64(5_000_000)), ("count", be16(1)), ("recipients[0]", bob.bytes)]),
             result("RESULT to ATTACH_CREATE", 11, .attachmentCreated(attachment), [("attachment", attachment.bytes)]),

@@ -54,13 +54,25 @@ enum SQLiteSecureClientSchema {
                     peer BLOB NOT NULL,
                     direction TEXT NOT NULL,            -- 'in' or 'out'
                     time INTEGER NOT NULL,
-                    kind TEXT NOT NULL,                 -- 'text' or 'file'
+                    kind TEXT NOT NULL,                 -- 'text', 'file' or 'file-failed'
                     body TEXT NOT NULL,
                     message_id INTEGER,
                     shown INTEGER NOT NULL              -- 0 for a received message not yet printed
                 );
                 CREATE INDEX history_unshown ON history(seq) WHERE shown = 0;
                 CREATE INDEX history_peer ON history(peer, seq);
+                """)
+        }
+        migrator.registerMigration("v2: pending registration") { db in
+            // Kept before REGISTER is sent, deleted once the identity row is saved.
+            try db.execute(sql: """
+                CREATE TABLE pending_registration (
+                    only INTEGER PRIMARY KEY CHECK (only = 1),
+                    name TEXT NOT NULL,
+                    server TEXT NOT NULL,
+                    identity_seed BLOB NOT NULL,
+                    agreement_private_key BLOB NOT NULL
+                );
                 """)
         }
         return migrator

@@ -81,6 +81,24 @@ public final class SQLiteSecureClientStore: SecureClientStore {
             try db.execute(sql: "UPDATE identity SET server = ?", arguments: [server])
         }
 
+        func pendingRegistration() throws -> SecurePendingRegistration? {
+            guard let row = try Row.fetchOne(db, sql: "SELECT name, server, identity_seed, agreement_private_key FROM pending_registration") else {
+                return nil
+            }
+            return SecurePendingRegistration(name: row["name"], server: row["server"], identitySeed: [UInt8](row["identity_seed"] as Data),
+                                             agreementPrivateKey: [UInt8](row["agreement_private_key"] as Data))
+        }
+
+        func savePendingRegistration(_ pending: SecurePendingRegistration) throws {
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO pending_registration (only, name, server, identity_seed, agreement_private_key) VALUES (1, ?, ?, ?, ?)",
+                arguments: [pending.name, pending.server, Data(pending.identitySeed), Data(pending.agreementPrivateKey)])
+        }
+
+        func deletePendingRegistration() throws {
+            try db.execute(sql: "DELETE FROM pending_registration")
+        }
+
         func signedPrekeys() throws -> [StoredSignedPrekey] {
             try Row.fetchAll(db, sql: "SELECT id, private_key, created_at, replaced_at FROM signed_prekey ORDER BY id").map { row in
                 StoredSignedPrekey(
@@ -115,6 +133,10 @@ public final class SQLiteSecureClientStore: SecureClientStore {
 
         func deleteOneTimePrekey(id: UInt32) throws {
             try db.execute(sql: "DELETE FROM one_time_prekey WHERE id = ?", arguments: [Int64(id)])
+        }
+
+        func deleteAllPrekeys() throws {
+            try db.execute(sql: "DELETE FROM signed_prekey; DELETE FROM one_time_prekey")
         }
 
         func counter(_ name: String) throws -> UInt64 {

@@ -19,7 +19,8 @@ import Synchronization
 ///   acknowledged again on the new session, so it does not stay in the server's window.
 /// - A server that fails verification (its key is not the one expected) is never tried
 ///   again: `events` and every request then throw `.untrustedServer`. So does an account
-///   that can no longer authenticate (`.refused(.authenticationFailed)`).
+///   that can no longer authenticate (`.refused(.authenticationFailed)`), and, when
+///   `maxAttempts` is given, a server that could not be reached that many times in a row.
 public final class ReconnectingAccountConnection: AccountServerConnection, Sendable {
     /// Opens one new session.
     public typealias Connector = @Sendable () async throws -> SecureAccountConnection
@@ -47,11 +48,13 @@ public final class ReconnectingAccountConnection: AccountServerConnection, Senda
     private let sink: AsyncThrowingStream<AccountServerEvent, any Error>.Continuation
     private let connector: Connector
     private let backoff: ReconnectBackoff
+    private let maxAttempts: Int?
     private let state: Mutex<State>
 
-    private init(connector: @escaping Connector, backoff: ReconnectBackoff, recentMessageIDs: Int) {
+    private init(connector: @escaping Connector, backoff: ReconnectBackoff, maxAttempts: Int?, recentMessageIDs: Int) {
         self.connector = connector
         self.backoff = backoff
+        self.maxAttempts = maxAttempts
         state = Mutex(State(recent: RecentMessageIDs(capacity: recentMessageIDs)))
         (events, sink) = AsyncThrowingStream.makeStream()
     }
@@ -59,12 +62,15 @@ public final class ReconnectingAccountConnection: AccountServerConnection, Senda
     /// Opens the first session with `connector` (its failure is thrown as it is, and not
     /// retried), then keeps one open.
     ///
-    /// - Parameter recentMessageIDs: how many delivered ids are remembered to drop redeliveries.
+    /// - Parameters:
+    ///   - maxAttempts: failed attempts in a row after which it gives up (`events` and every
+    ///     request then throw the last attempt's error); nil to try for ever.
+    ///   - recentMessageIDs: how many delivered ids are remembered to drop redeliveries.
     public static func connect(
-        backoff: ReconnectBackoff = ReconnectBackoff(), recentMessageIDs: Int = 10_000, connector: @escaping Connector
+        backoff: ReconnectBackoff = ReconnectBackoff(), maxAttempts: Int? = nil, recentMessageIDs: Int = 10_000, connector: @escaping Connector
     ) async throws -> ReconnectingAccountConnection {
         let first = try await connector()
-        let wrapper = ReconnectingAccountConnection(connector: connector, backoff: backoff, recentMessageIDs: recentMessageIDs)
+        let wrapper = ReconnectingAccountConnection(connector: connector, backoff: backoff, maxAttempts: maxAttempts, recentMessageIDs: recentMessageIDs)
         let supervisor = Task { await wrapper.supervise(first) }
         wrapper.state.withLock { $0.supervisor = supervisor }
         return wrapper
@@ -72,11 +78,11 @@ public final class ReconnectingAccountConnection: AccountServerConnection, Senda
 
     /// Connects to `host:port` as `SecureAccountConnection.connect` does, for every session.
     public static func connect(
-        host: String, port: Int, verification: ServerVerification, backoff: ReconnectBackoff = ReconnectBackoff(),
+        host: String, port: Int, verification: ServerVerification, backoff: ReconnectBackoff = ReconnectBackoff(), maxAttempts: Int? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         maxFrameBytes: UInt32 = V3Frame.defaultMaxLength, connectTimeout: TimeAmount = .seconds(10), helloTimeout: TimeAmount = .seconds(10)
     ) async throws -> ReconnectingAccountConnection {
-        try await connect(backoff: backoff) {
+        try await connect(backoff: backoff, maxAttempts: maxAttempts) {
             try await SecureAccountConnection.connect(
                 host: host, port: port, verification: verification, group: group, maxFrameBytes: maxFrameBytes,
                 connectTimeout: connectTimeout, helloTimeout: helloTimeout)
@@ -209,6 +215,10 @@ public final class ReconnectingAccountConnection: AccountServerConnection, Senda
                     return
                 } catch {
                     why = error as? AccountServerError ?? .cannotConnect(server: "the server", reason: "\(error)")
+                    if let maxAttempts, attempt >= maxAttempts {
+                        giveUp(why)
+                        return
+                    }
                     attempt += 1
                 }
             }

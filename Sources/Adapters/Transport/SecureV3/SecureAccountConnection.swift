@@ -370,6 +370,8 @@ public final class SecureAccountConnection: AccountServerConnection, Sendable {
                     envelope: Array(delivery.envelope.readableBytesView))))
             case .notice(.prekeysLow(let count)):
                 session.push(.prekeysLow(count: Int(count)))
+            case .notice(.caughtUp):
+                session.push(.caughtUp)
             case .notice(.unknown), .ignored:
                 session.noteActivity()
             case .hello:

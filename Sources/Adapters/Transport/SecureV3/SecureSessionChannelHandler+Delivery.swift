@@ -21,6 +21,10 @@ extension SecureSessionChannelHandler {
         deliveryTask = Task {
             do {
                 try await delivery.run { push in
+                    // The session ended while the store answered (its task is cancelled before
+                    // its loop may close): nothing is handed to a loop that may be gone, where
+                    // the task, and its promise, would be dropped.
+                    try Task.checkCancellation()
                     // Written on the loop; returns once the frames are written, so a client
                     // that does not read holds the delivery back (with the window as bound).
                     try await loop.flatSubmit {
@@ -37,6 +41,8 @@ extension SecureSessionChannelHandler {
                             }
                         case .prekeysLow(let count):
                             V3ServerMessage.notice(.prekeysLow(count: UInt16(clamping: count))).write(into: &buffer)
+                        case .caughtUp:
+                            V3ServerMessage.notice(.caughtUp).write(into: &buffer)
                         }
                         return channel.write(buffer)
                     }.get()

@@ -17,6 +17,9 @@ public final class AccountDelivery: Sendable {
         case envelopes([QueuedEnvelope])
         /// NOTICE `prekeysLow` with the count left.
         case prekeysLow(Int)
+        /// NOTICE `caughtUp`: the first lease that found nothing more waiting. Once per session,
+        /// after the deliveries of every envelope that was waiting (§6.3).
+        case caughtUp
     }
 
     /// What woke the delivery loop since it last looked: flags, not a queue of events, so
@@ -141,12 +144,20 @@ public final class AccountDelivery: Sendable {
 
     private func deliver(_ push: @Sendable (Push) async throws -> Void) async throws {
         var waiting = true
+        var caughtUp = false
         while !Task.isCancelled {
             let room = window - inFlight
             if waiting, room > 0 {
                 let leased = try await queue.lease(for: account, to: holder, limit: room, until: millisecondsFromNow(leaseSeconds))
                 if leased.count < room { waiting = false }
-                guard !leased.isEmpty else { continue }
+                // The inbox held no more than this lease took: once these are pushed, the
+                // session has been handed everything that waited for it.
+                let tellCaughtUp = !caughtUp && leased.count < room
+                if tellCaughtUp { caughtUp = true }
+                guard !leased.isEmpty else {
+                    if tellCaughtUp { try await push(.caughtUp) }
+                    continue
+                }
                 let stillOpen = state.withLock { state in
                     guard !state.ended else { return false }
                     for envelope in leased { state.inFlight.insert(envelope.id) }
@@ -158,6 +169,7 @@ public final class AccountDelivery: Sendable {
                     return
                 }
                 try await push(.envelopes(leased))
+                if tellCaughtUp { try await push(.caughtUp) }
                 continue
             }
             guard let wake = await nextWake() else { return }

@@ -23,7 +23,9 @@ public struct AccountRegistration: Sendable, Hashable {
 }
 
 /// REGISTER: creates an account under a unique name, after checking every signature, and
-/// gives it a fresh random id. The session is then authenticated as the new account.
+/// gives it a fresh random id. The session is then authenticated as the new account. A
+/// REGISTER of a name that the same identity key holds already answers with that account
+/// (idempotent, so that a client that lost the answer can ask again); its prekeys are kept.
 public struct RegisterAccount: Sendable {
     let accounts: CachedAccounts
     let store: any AccountStore
@@ -80,6 +82,14 @@ public struct RegisterAccount: Sendable {
                 return account
             } catch AccountStoreError.idTaken {
                 continue
+            } catch AccountStoreError.nameTaken {
+                // The same identity asking again (a client that lost the answer, §5.1): its
+                // account, as it is; the proof above showed the key is the caller's.
+                guard let existing = try await store.account(named: name), existing.identity == registration.identity else {
+                    throw AccountRequestError.nameTaken
+                }
+                accounts.remember(existing)
+                return existing
             } catch let error as AccountStoreError {
                 throw error.requestError
             }

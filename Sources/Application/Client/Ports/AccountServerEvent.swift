@@ -6,6 +6,9 @@ public enum AccountServerEvent: Hashable, Sendable {
     case delivery(IncomingEnvelope)
     /// NOTICE `prekeysLow`: the account has `count` one-time prekeys left; upload more.
     case prekeysLow(count: Int)
+    /// NOTICE `caughtUp`: every message that waited when the session began has been delivered
+    /// (the deliveries before this event); later ones are pushed as they arrive.
+    case caughtUp
     /// The connection broke (`reason`); attempt `attempt` to reconnect starts after `delay`.
     case reconnecting(attempt: Int, delay: Duration, reason: String)
     /// A new session is open (and authenticated again, when it was); deliveries resume.

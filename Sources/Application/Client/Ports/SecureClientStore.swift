@@ -21,6 +21,12 @@ public protocol SecureClientRecords {
     /// Changes the server address kept with the identity.
     func setServer(_ server: String) throws
 
+    /// The registration begun and not known to have succeeded: its keys, kept before REGISTER
+    /// was sent; nil when there is none.
+    func pendingRegistration() throws -> SecurePendingRegistration?
+    func savePendingRegistration(_ pending: SecurePendingRegistration) throws
+    func deletePendingRegistration() throws
+
     /// The signed prekeys kept: the current one (not replaced) and earlier ones still kept.
     func signedPrekeys() throws -> [StoredSignedPrekey]
     /// Adds `prekey` as the current signed prekey; the one it replaces is kept, marked replaced at `now`.
@@ -32,6 +38,8 @@ public protocol SecureClientRecords {
     func oneTimePrekeys() throws -> [UInt32: [UInt8]]
     func addOneTimePrekeys(_ prekeys: [(id: UInt32, privateKey: [UInt8])]) throws
     func deleteOneTimePrekey(id: UInt32) throws
+    /// Deletes every signed and one-time prekey (a registration given up before it was made).
+    func deleteAllPrekeys() throws
 
     /// A counter kept in the store (the next prekey ids): its value, 0 when never set.
     func counter(_ name: String) throws -> UInt64

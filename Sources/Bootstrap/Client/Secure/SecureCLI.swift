@@ -63,6 +63,8 @@ enum SecureCLI {
             ClientRunner.say("From: \(name ?? from.description)\nFILE: \(fileName) (\(size) bytes) saved to \(path)\n-----<EOM>-----\n")
         case .fileFailed(let id, let from, let name, let reason):
             StandardStreams.error("sealpost: the file in message \(id) from \(name ?? from.description) was not saved: \(reason); it stays on the server and comes again\n")
+        case .fileRejected(let id, let from, let name, _, let fileName, let reason):
+            StandardStreams.error("sealpost: the file \(fileName) in message \(id) from \(name ?? from.description) was given up: \(reason); it stays in the history as failed\n")
         case .alreadySeen:
             break
         case .duplicate(let id, let from, let name):
@@ -77,7 +79,7 @@ enum SecureCLI {
 }
 
 extension JSONText {
-    /// One receipt: `{"event": "message"|"duplicate"|"key-changed"|"error", "id": n, "from_id": hex, "from": name-or-null, ...}`.
+    /// One receipt: `{"event": "message"|"file"|"file-error"|"file-failed"|"duplicate"|"key-changed"|"error", "id": n, "from_id": hex, "from": name-or-null, ...}`.
     static func receipt(_ receipt: SecureReceipt) -> String {
         func head(_ event: String, _ id: UInt64, _ from: AccountID, _ name: String?) -> [String] {
             ["\"event\": \(string(event))", "\"id\": \(id)", "\"from_id\": \(string(from.description))", "\"from\": \(name.map(string) ?? "null")"]
@@ -95,6 +97,8 @@ extension JSONText {
             fields = head("file", id, from, name) + ["\"time\": \(time)", "\"name\": \(string(fileName))", "\"path\": \(string(path))", "\"size\": \(size)"]
         case .fileFailed(let id, let from, let name, let reason):
             fields = head("file-error", id, from, name) + ["\"error\": \(string(reason))"]
+        case .fileRejected(let id, let from, let name, let time, let fileName, let reason):
+            fields = head("file-failed", id, from, name) + ["\"time\": \(time)", "\"name\": \(string(fileName))", "\"error\": \(string(reason))"]
         case .alreadySeen(let id):
             fields = ["\"event\": \"already-seen\"", "\"id\": \(id)"]
         case .duplicate(let id, let from, let name):

@@ -11,8 +11,14 @@ extension SecureClient {
     static let fileReadBytes = 1 << 20
     static let attachmentChunkBytes = 256 * 1024
     static let attachmentWindow = 8
+    /// Ciphertext asked for and not yet taken, when downloading: ATTACH_READ answers come in
+    /// chunks as large as the server's frames (1 MiB by default), so the window is this over
+    /// the chunk size (at least 2), the same 2 MiB an upload keeps in flight.
+    static let downloadBytesInFlight = 2 << 20
     /// Dropped connections survived by one transfer.
     static let transferAttempts = 8
+    /// Downloads of one file that may fail its checks before it is given up.
+    static let fileCheckAttempts: UInt64 = 3
 
     // MARK: Sending
 
@@ -90,31 +96,75 @@ extension SecureClient {
     /// The downloads folder, made on first need.
     var downloads: String { (home as NSString).appendingPathComponent("downloads") }
 
-    /// Downloads the attachment `pointer` names (resuming after a dropped connection), checks
-    /// its size and SHA-256, decrypts it into a temporary file in `<home>/downloads` and,
-    /// only once the whole stream verified, links it under its sanitized name.
+    /// Downloads the attachment `pointer` names, checks its size and SHA-256, decrypts it into
+    /// `<home>/downloads/.partial-<id>` and, only once the whole stream verified, links it under
+    /// its sanitized name. The partial file outlives a dropped connection and the process: a
+    /// download that starts again resumes where it stopped.
     ///
-    /// - Returns: the path it was saved under.
-    func download(_ pointer: AttachmentPointer, on connection: any AccountServerConnection, progress: TerminalProgress?) async throws -> String {
-        guard let id = AttachmentID(bytes: pointer.id) else { throw SecureClientFailure("the attachment id is not 16 bytes") }
+    /// The partial file is left for the caller to delete once the message is kept: a crash in
+    /// between leaves it linked under the saved name, and the next download, finding it so,
+    /// gives that name again instead of saving the file twice.
+    ///
+    /// - Returns: the path it was saved under, and the partial file's.
+    /// - Throws: `AttachmentRejection` when the attachment fails its checks or the server no
+    ///   longer has it (the partial file is deleted); other errors leave it to resume from.
+    func download(_ pointer: AttachmentPointer, on connection: any AccountServerConnection,
+                  progress: TerminalProgress?) async throws -> (saved: String, partial: String) {
+        guard let id = AttachmentID(bytes: pointer.id) else { throw AttachmentRejection("the attachment id is not 16 bytes") }
         try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: true)
-        let temporary = (downloads as NSString).appendingPathComponent(".partial-\(UUID().uuidString)")
-        defer { unlink(temporary) }
-        let sink = try DecryptedFileSink(path: temporary, key: pointer.key, crypto: crypto)
+        let partial = (downloads as NSString).appendingPathComponent(".partial-\(id)")
+        let sink = try DecryptedFileSink(path: partial, key: pointer.key, crypto: crypto, size: pointer.size)
+        if sink.resumedAt > 0 {
+            StandardStreams.error("sealpost: resuming \(Self.sanitizedFileName(pointer.fileName)) at \(sink.resumedAt) of \(pointer.size) bytes\n")
+        }
+        do {
+            try await receive(id, pointer: pointer, into: sink, on: connection, progress: progress)
+        } catch let error as AttachmentRejection {
+            unlink(partial)
+            throw error
+        } catch let error as AccountServerError where error.code != nil && !error.isRetryable {
+            unlink(partial)
+            throw AttachmentRejection("the server refused the download: \(Self.words(error))")
+        }
+        if let earlier = Self.otherName(of: partial, in: downloads) { return (earlier, partial) }
+        return (try Self.link(partial, into: downloads, as: pointer.fileName), partial)
+    }
+
+    /// Another name of the file at `path` in `folder` (a link made before a crash), if any.
+    static func otherName(of path: String, in folder: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_nlink > 1 else { return nil }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where !name.hasPrefix(".partial-") {
+            let candidate = (folder as NSString).appendingPathComponent(name)
+            var other = stat()
+            if lstat(candidate, &other) == 0, other.st_ino == info.st_ino, other.st_dev == info.st_dev { return candidate }
+        }
+        return nil
+    }
+
+    /// Reads the ciphertext past what `sink` has (resuming after a dropped connection) and
+    /// checks it whole. `$SEALPOST_TEST_DIE_IN_DOWNLOAD_AT` kills the process once that many
+    /// bytes are in (tests only).
+    private func receive(_ id: AttachmentID, pointer: AttachmentPointer, into sink: DecryptedFileSink,
+                         on connection: any AccountServerConnection, progress: TerminalProgress?) async throws {
         progress?.start(label: "receiving \(Self.sanitizedFileName(pointer.fileName))", total: pointer.size)
+        progress?.advance(to: sink.received)
+        let dieAt = ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_IN_DOWNLOAD_AT"].flatMap(UInt64.init)
         var attempt = 0
         while true {
             do {
                 let status = try await connection.attachmentStatus(id)
                 guard status.size == pointer.size else {
-                    throw SecureClientFailure("the attachment on the server is \(status.size) bytes, not the \(pointer.size) its message says")
+                    throw AttachmentRejection("the attachment on the server is \(status.size) bytes, not the \(pointer.size) its message says")
                 }
-                guard status.stored == status.size else { throw SecureClientFailure("the attachment was not fully uploaded") }
+                guard status.stored == status.size else { throw AttachmentRejection("the attachment was not fully uploaded") }
                 let have = sink.received
                 if have < pointer.size {
-                    try await connection.readAttachment(id, from: have, to: pointer.size, window: Self.attachmentWindow) { bytes in
+                    let window = max(2, Self.downloadBytesInFlight / max(1, try await connection.maxAttachmentChunk))
+                    try await connection.readAttachment(id, from: have, to: pointer.size, window: window) { bytes in
                         try sink.take(bytes)
                         progress?.advance(to: sink.received)
+                        if let dieAt, sink.received >= dieAt { kill(getpid(), SIGKILL) }
                     }
                 }
                 break
@@ -123,12 +173,11 @@ extension SecureClient {
             }
         }
         progress?.finish()
-        guard sink.received == pointer.size else { throw SecureClientFailure("received \(sink.received) of \(pointer.size) bytes") }
+        guard sink.received == pointer.size else { throw AttachmentRejection("received \(sink.received) of \(pointer.size) bytes") }
         guard sink.digest() == pointer.sha256 else {
-            throw SecureClientFailure("the attachment's SHA-256 does not match its message: damaged or replaced; nothing was saved")
+            throw AttachmentRejection("the attachment's SHA-256 does not match its message: damaged or replaced; nothing was saved")
         }
         try sink.finish()
-        return try Self.link(temporary, into: downloads, as: pointer.fileName)
     }
 
     /// Links `temporary` into `folder` under `name` sanitized, never over an existing file:
@@ -240,38 +289,4 @@ final class EncryptedFileSource {
 
     /// The SHA-256 of the whole ciphertext, once `next` returned nil.
     func digest() -> [UInt8] { hash.finish() }
-}
-
-/// Ciphertext taken in order, hashed, decrypted and written to a file.
-final class DecryptedFileSink {
-    private let file: FileHandle
-    private let decryptor: AttachmentDecryptor
-    private let hash = OpenSSLSHA256()
-    /// Ciphertext bytes taken so far.
-    private(set) var received: UInt64 = 0
-
-    init(path: String, key: [UInt8], crypto: any EndToEndCrypto) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-              let file = FileHandle(forWritingAtPath: path) else { throw SecureClientFailure("cannot write \(path)") }
-        self.file = file
-        decryptor = try AttachmentDecryptor(key: key, crypto: crypto)
-    }
-
-    deinit { try? file.close() }
-
-    func take(_ bytes: [UInt8]) throws {
-        bytes.withUnsafeBytes { hash.update($0) }
-        received += UInt64(bytes.count)
-        let plain = try decryptor.update(bytes)
-        if !plain.isEmpty { try file.write(contentsOf: plain) }
-    }
-
-    func digest() -> [UInt8] { hash.finish() }
-
-    /// Opens the last chunk and flushes the file: it throws for a truncated stream.
-    func finish() throws {
-        let plain = try decryptor.finish()
-        if !plain.isEmpty { try file.write(contentsOf: plain) }
-        try file.synchronize()
-    }
 }

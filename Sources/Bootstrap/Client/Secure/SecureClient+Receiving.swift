@@ -10,25 +10,51 @@ extension SecureClient {
     /// Takes one delivery: opens it, and in one transaction keeps the new session, deletes the
     /// one-time prekey it used, keeps it in the history and marks its id seen; then
     /// acknowledges it. `$SEALPOST_TEST_DIE_BEFORE_ACK` kills the process between the commit
-    /// and the ACK (the crash-safety test).
+    /// and the ACK, `$SEALPOST_TEST_DIE_BEFORE_COMMIT` between a file's saving and the commit
+    /// (the crash-safety tests).
     ///
     /// A file is downloaded, checked and saved before that transaction; when that fails,
-    /// nothing is kept and nothing acknowledged, so the message comes again.
+    /// nothing is kept and nothing acknowledged, so the message comes again (and the download
+    /// resumes). A file that fails its checks (`AttachmentRejection`) `fileCheckAttempts` times
+    /// is given up: the message is taken as above, kept in the history as `file-failed` with
+    /// the reason, and acknowledged.
     func receive(_ delivery: IncomingEnvelope, on connection: any AccountServerConnection) async throws -> SecureReceipt {
         let cipher = self.cipher
         var saved: String?
+        var partial: String?
+        var rejected: String?
         var attachment: AttachmentPointer?
         if let pointer = try await peekAttachment(delivery) {
             do {
-                saved = try await download(pointer, on: connection, progress: TerminalProgress.makeIfTerminal())
+                (saved, partial) = try await download(pointer, on: connection, progress: TerminalProgress.makeIfTerminal())
                 attachment = pointer
             } catch {
                 let name = try? await store.read { try $0.contact(id: delivery.sender)?.name }
-                let reason = (error as? AccountServerError).map(Self.words) ?? "\(error)"
-                return .fileFailed(messageID: delivery.messageID, from: delivery.sender, name: name ?? nil, reason: reason)
+                var reason = (error as? AccountServerError).map(Self.words) ?? "\(error)"
+                if error is AttachmentRejection {
+                    let counter = "file_attempts_\(delivery.messageID)"
+                    let attempts = try await store.write { records in
+                        let attempts = try records.counter(counter) + 1
+                        try records.setCounter(counter, to: attempts)
+                        return attempts
+                    }
+                    if attempts >= Self.fileCheckAttempts {
+                        rejected = "\(reason) (\(attempts) attempts)"
+                        attachment = pointer
+                    } else {
+                        reason += " (attempt \(attempts) of \(Self.fileCheckAttempts))"
+                    }
+                }
+                if rejected == nil {
+                    return .fileFailed(messageID: delivery.messageID, from: delivery.sender, name: name ?? nil, reason: reason)
+                }
             }
         }
         let savedPath = saved
+        let rejection = rejected
+        if saved != nil, ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_BEFORE_COMMIT"] != nil {
+            kill(getpid(), SIGKILL)
+        }
         let receipt: SecureReceipt = try await store.write { records in
             let id = delivery.messageID
             if try records.isSeen(messageID: id) { return .alreadySeen(messageID: id) }
@@ -85,25 +111,32 @@ extension SecureClient {
             }
             let (kind, body): (String, String) = switch opened.content {
             case .text(let text): ("text", text)
+            case .attachment(let pointer) where rejection != nil: ("file-failed", "\(pointer.fileName): \(rejection ?? "")")
             case .attachment(let pointer): ("file", savedPath ?? "\(pointer.fileName) (an attachment that was not downloaded)")
             case .unsupported(let type, _): ("unsupported", "content of type \(type)")
             }
             try records.appendHistory(SecureHistoryEntry(peer: delivery.sender, direction: .received, time: delivery.serverTime,
                                                          kind: kind, body: body, messageID: id))
             try records.markSeen(messageID: id, at: now)
+            if case .attachment(let pointer) = opened.content, let rejection {
+                return .fileRejected(messageID: id, from: delivery.sender, name: contact?.name, time: delivery.serverTime,
+                                     fileName: pointer.fileName, reason: rejection)
+            }
             if case .attachment(let pointer) = opened.content, let savedPath {
                 return .file(messageID: id, from: delivery.sender, name: contact?.name, time: delivery.serverTime, fileName: pointer.fileName,
                              path: savedPath, size: Self.fileSize(savedPath))
             }
             return .message(messageID: id, from: delivery.sender, name: contact?.name, time: delivery.serverTime, content: opened.content)
         }
+        // Kept (or known already): the partial file's other name is the saved file.
+        if let partial { unlink(partial) }
         if case .keyChanged = receipt { return receipt }
         if ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_BEFORE_ACK"] != nil {
             kill(getpid(), SIGKILL)
         }
         _ = try await connection.acknowledge([delivery.messageID])
         switch receipt {
-        case .message(let id, _, _, _, _), .file(let id, _, _, _, _, _, _):
+        case .message(let id, _, _, _, _), .file(let id, _, _, _, _, _, _), .fileRejected(let id, _, _, _, _, _):
             try await store.write { try $0.markShown(messageIDs: [id]) }
         default:
             break
@@ -143,6 +176,11 @@ extension SecureClient {
             let entries = try records.unshownHistory()
             try records.markShown(messageIDs: entries.compactMap(\.entry.messageID))
             return try entries.map { _, entry in
+                if entry.kind == "file-failed" {
+                    let (fileName, reason) = Self.splitFailure(entry.body)
+                    return .fileRejected(messageID: entry.messageID ?? 0, from: entry.peer, name: try records.contact(id: entry.peer)?.name,
+                                         time: entry.time, fileName: fileName, reason: reason)
+                }
                 if entry.kind == "file" {
                     return .file(messageID: entry.messageID ?? 0, from: entry.peer, name: try records.contact(id: entry.peer)?.name, time: entry.time,
                                  fileName: (entry.body as NSString).lastPathComponent, path: entry.body, size: Self.fileSize(entry.body))
@@ -152,6 +190,12 @@ extension SecureClient {
                                 time: entry.time, content: content)
             }
         }
+    }
+
+    /// A `file-failed` history body, "NAME: REASON", split in two.
+    static func splitFailure(_ body: String) -> (fileName: String, reason: String) {
+        guard let colon = body.range(of: ": ") else { return (body, "") }
+        return (String(body[..<colon.lowerBound]), String(body[colon.upperBound...]))
     }
 
     static func isIdentityChange(_ error: EndToEndError) -> Bool {
@@ -193,14 +237,20 @@ extension SecureClient {
         return nil
     }
 
-    /// Receives what is pushed. Without `follow`, returns once nothing has arrived for
-    /// `quiet` (after the session's first exchange); with it, runs until the connection ends.
-    func receiveAll(follow: Bool, quiet: Duration = .milliseconds(800), report: @escaping @Sendable (SecureReceipt) -> Void) async throws {
-        let connection = try await connected(reconnecting: follow)
+    /// Receives what is pushed. With `follow`, runs until the connection ends. Without it
+    /// (`inbox`), returns once the server said NOTICE `caughtUp` (§6.3) and every delivery
+    /// before it was taken; a server that never says it (an older one) is left after `quiet`
+    /// without news. Either way the session reconnects after a drop (a file download resumes);
+    /// without `follow` it gives up after `transferAttempts` failed attempts in a row.
+    /// `$SEALPOST_TEST_INBOX_QUIET_MS` replaces `quiet` (tests only).
+    func receiveAll(follow: Bool, quiet: Duration = .seconds(3), report: @escaping @Sendable (SecureReceipt) -> Void) async throws {
+        let quiet = ProcessInfo.processInfo.environment["SEALPOST_TEST_INBOX_QUIET_MS"].flatMap(Int64.init).map(Duration.milliseconds) ?? quiet
+        let connection = try await connected(reconnecting: true, giveUpAfter: follow ? nil : Self.transferAttempts)
         for receipt in try await unshown() { report(await named(receipt, on: connection)) }
         let activity = ReceiveActivity()
         let client = self
         let consumer = Task {
+            defer { activity.finished.withLock { $0 = true } }
             for try await event in connection.events {
                 switch event {
                 case .delivery(let delivery):
@@ -215,8 +265,13 @@ extension SecureClient {
                     } catch {
                         StandardStreams.error("sealpost: warning: could not upload one-time prekeys: \(error)\n")
                     }
-                case .reconnecting, .reconnected:
-                    break
+                case .caughtUp:
+                    // Events are taken in order: every delivery before it has been taken.
+                    activity.caughtUp.withLock { $0 = true }
+                case .reconnecting:
+                    activity.reconnecting.withLock { $0 = true }
+                case .reconnected:
+                    activity.reconnecting.withLock { $0 = false }
                 }
                 activity.last.withLock { $0 = .now }
             }
@@ -225,13 +280,14 @@ extension SecureClient {
             try await consumer.value
             return
         }
-        try await connection.ping()
         activity.last.withLock { $0 = .now }
         while true {
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(20))
+            if activity.caughtUp.withLock({ $0 }) { break }
             let idle = ContinuousClock.now - activity.last.withLock { $0 }
-            if idle >= quiet, !activity.busy.withLock({ $0 }) { break }
-            if consumer.isCancelled { break }
+            if idle >= quiet, !activity.busy.withLock({ $0 }), !activity.reconnecting.withLock({ $0 }) { break }
+            // The consumer ended: the connection gave up (its error is thrown below).
+            if activity.finished.withLock({ $0 }) { break }
         }
         consumer.cancel()
         await close()
@@ -242,8 +298,15 @@ extension SecureClient {
     }
 }
 
-/// When the inbox last saw something, and whether a delivery is being taken.
+/// What the inbox has seen: when it last saw something, whether a delivery is being taken,
+/// whether the server said it is caught up.
 private final class ReceiveActivity: Sendable {
     let last = Mutex(ContinuousClock.now)
     let busy = Mutex(false)
+    /// NOTICE `caughtUp` was taken.
+    let caughtUp = Mutex(false)
+    /// The connection dropped and is being opened again.
+    let reconnecting = Mutex(false)
+    /// The events ended (the connection gave up or was closed).
+    let finished = Mutex(false)
 }

@@ -69,49 +69,13 @@ final class SecureClient: Sendable {
 
     // MARK: Opening
 
-    /// Registers `name` on the v3 server and makes `home` a v3 home: an identity, a signed
-    /// prekey and 100 one-time prekeys, kept before the registration is sent.
-    static func register(home: String, name: String, server: ServerAddress, verification: ServerVerification) async throws -> SecureIdentityRecord {
-        let accountName: AccountName
-        do { accountName = try AccountName(name) } catch { throw SecureClientFailure("invalid name \"\(name)\": \(error)") }
-        try ClientHome.create(home)
-        let path = databasePath(home: home)
-        if FileManager.default.fileExists(atPath: path) {
-            let existing = try await SQLiteSecureClientStore.open(path: path).read { try $0.identity() }
-            if let existing { throw SecureClientFailure("this home is registered already as \(existing.name) (\(existing.account))") }
-        }
-        let keys = try AccountKeys.generate(signedPrekeyID: 1, oneTimePrekeyIDs: 1...UInt32(prekeyTarget))
-        let connection = try await SecureAccountConnection.connect(host: server.host, port: server.port, verification: verification)
-        let account: AccountID
-        do {
-            account = try await connection.register(
-                name: accountName, signer: keys, signedPrekey: try keys.publicSignedPrekey(), oneTimePrekeys: try keys.publicOneTimePrekeys())
-        } catch {
-            await connection.close()
-            throw error
-        }
-        // The keys are kept before anything else happens; the server holds the account already.
-        let store = try SQLiteSecureClientStore.open(path: path)
-        let record = SecureIdentityRecord(account: account, name: name, server: server.description, identitySeed: keys.identitySeed,
-                                          agreementPrivateKey: keys.identityAgreementPrivateKey)
-        let signed = keys.signedPrekey
-        let oneTime = keys.oneTimePrekeys.map { (id: $0.id, privateKey: $0.privateKey) }
-        let now = now()
-        try await store.write { records in
-            try records.saveIdentity(record)
-            try records.addSignedPrekey(id: signed.id, privateKey: signed.privateKey, now: now)
-            try records.addOneTimePrekeys(oneTime)
-            try records.setCounter("next_signed_prekey", to: 2)
-            try records.setCounter("next_one_time_prekey", to: UInt64(prekeyTarget) + 1)
-        }
-        await connection.close()
-        return record
-    }
-
     /// Opens a v3 home's client; `--server` replaces the server kept with the identity.
     static func open(home: String, server option: String?, verification: ServerVerification) async throws -> SecureClient {
         let store = try SQLiteSecureClientStore.open(path: databasePath(home: home))
         guard let identity = try await store.read({ try $0.identity() }) else {
+            if let pending = try await store.read({ try $0.pendingRegistration() }) {
+                throw SecureClientFailure("the registration of \(pending.name) was interrupted: run `sealpost register \(pending.name)` again to complete it")
+            }
             throw SecureClientFailure("this home has no v3 identity: run `sealpost register NAME` first")
         }
         let text = option ?? identity.server
@@ -123,11 +87,14 @@ final class SecureClient: Sendable {
 
     /// The authenticated session, opened on first use: it authenticates, replaces the signed
     /// prekey when due, and tops the one-time prekeys up.
-    func connected(reconnecting: Bool = false) async throws -> any AccountServerConnection {
+    /// With `reconnecting`, the session outlives dropped connections, giving up after
+    /// `giveUpAfter` failed attempts in a row (nil: never).
+    func connected(reconnecting: Bool = false, giveUpAfter: Int? = nil) async throws -> any AccountServerConnection {
         if let open = session.withLock({ $0 }) { return open }
         let opened: any AccountServerConnection
         if reconnecting {
-            opened = try await ReconnectingAccountConnection.connect(host: server.host, port: server.port, verification: verification)
+            opened = try await ReconnectingAccountConnection.connect(host: server.host, port: server.port, verification: verification,
+                                                                     maxAttempts: giveUpAfter)
         } else {
             opened = try await SecureAccountConnection.connect(host: server.host, port: server.port, verification: verification)
         }

@@ -16,6 +16,9 @@ enum SecureReceipt: Sendable {
     case file(messageID: UInt64, from: AccountID, name: String?, time: UInt64, fileName: String, path: String, size: UInt64)
     /// A file whose download or check failed: not kept, not acknowledged, so it comes again.
     case fileFailed(messageID: UInt64, from: AccountID, name: String?, reason: String)
+    /// A file that failed its checks `SecureClient.fileCheckAttempts` times: given up, kept in
+    /// the history as failed with `reason`, acknowledged.
+    case fileRejected(messageID: UInt64, from: AccountID, name: String?, time: UInt64, fileName: String, reason: String)
     /// It does not open: dropped and acknowledged.
     case failed(messageID: UInt64, from: AccountID, name: String?, reason: String)
 }

@@ -21,7 +21,8 @@ struct HistoryCommand: AsyncParsableCommand {
                     ClientRunner.say(JSONText.history(entry))
                 } else {
                     let time = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(entry.time) / 1000))
-                    ClientRunner.say("\(time) \(entry.direction == .sent ? "to" : "from") \(name): \(entry.body)")
+                    let body = entry.kind == "file-failed" ? "FILE NOT RECEIVED: \(entry.body)" : entry.body
+                    ClientRunner.say("\(time) \(entry.direction == .sent ? "to" : "from") \(name): \(body)")
                 }
             }
         }

@@ -16,7 +16,9 @@ struct RegisterCommand: AsyncParsableCommand {
             The original's identity in me.info is registered instead with --legacy, in a home that \
             holds me.info, and when the server named (--server, $SEALPOST_SERVER, server.info) is \
             on a port other than 1235 and neither --v3 nor a verification option is given: the \
-            original client's set-ups keep working as they did.
+            original client's set-ups keep working as they did. The keys are kept before the \
+            server is asked: when a registration was interrupted (a crash, a lost connection), \
+            running the same `register NAME` again completes it.
             """)
 
     @OptionGroup var options: ClientOptions
@@ -43,8 +45,9 @@ struct RegisterCommand: AsyncParsableCommand {
             return
         }
         try await SecureCLI.run {
-            let server = try SecureClient.registrationServer(options.server, home: home)
-            let record = try await SecureClient.register(home: home, name: name, server: server, verification: secure.verification(home: home))
+            let (record, resumed) = try await SecureClient.register(home: home, name: name, serverOption: options.server,
+                                                                    verification: secure.verification(home: home))
+            if resumed { StandardStreams.error("sealpost: completed the interrupted registration of \(record.name)\n") }
             ClientRunner.say(json ? "{\"id\": \(JSONText.string(record.account.description)), \"name\": \(JSONText.string(record.name))}" : record.account.description)
         }
     }
