@@ -242,11 +242,13 @@ final class EncryptedFileSource {
     func digest() -> [UInt8] { hash.finish() }
 }
 
-/// Ciphertext taken in order, hashed, decrypted and written to a file.
+/// Ciphertext taken in order, hashed, decrypted and written to a file. The plaintext buffer
+/// is allocated once and reused for every piece.
 final class DecryptedFileSink {
     private let file: FileHandle
     private let decryptor: AttachmentDecryptor
     private let hash = OpenSSLSHA256()
+    private var plain: UnsafeMutableRawBufferPointer
     /// Ciphertext bytes taken so far.
     private(set) var received: UInt64 = 0
 
@@ -255,23 +257,34 @@ final class DecryptedFileSink {
               let file = FileHandle(forWritingAtPath: path) else { throw SecureClientFailure("cannot write \(path)") }
         self.file = file
         decryptor = try AttachmentDecryptor(key: key, crypto: crypto)
+        plain = .allocate(byteCount: SecureClient.fileReadBytes + AttachmentStream.chunkSize, alignment: 16)
     }
 
-    deinit { try? file.close() }
+    deinit {
+        try? file.close()
+        plain.deallocate()
+    }
 
     func take(_ bytes: [UInt8]) throws {
-        bytes.withUnsafeBytes { hash.update($0) }
+        let needed = decryptor.maximumOutput(forPiece: bytes.count)
+        if needed > plain.count {
+            plain.deallocate()
+            plain = .allocate(byteCount: needed, alignment: 16)
+        }
+        let count = try bytes.withUnsafeBytes { input in
+            hash.update(input)
+            return try decryptor.update(input, into: plain)
+        }
         received += UInt64(bytes.count)
-        let plain = try decryptor.update(bytes)
-        if !plain.isEmpty { try file.write(contentsOf: plain) }
+        if count > 0 { try file.write(contentsOf: UnsafeRawBufferPointer(rebasing: plain[0..<count])) }
     }
 
     func digest() -> [UInt8] { hash.finish() }
 
     /// Opens the last chunk and flushes the file: it throws for a truncated stream.
     func finish() throws {
-        let plain = try decryptor.finish()
-        if !plain.isEmpty { try file.write(contentsOf: plain) }
+        let count = try decryptor.finish(into: plain)
+        if count > 0 { try file.write(contentsOf: UnsafeRawBufferPointer(rebasing: plain[0..<count])) }
         try file.synchronize()
     }
 }
