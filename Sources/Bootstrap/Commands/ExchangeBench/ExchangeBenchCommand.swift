@@ -60,7 +60,12 @@ struct ExchangeBenchCommand: AsyncParsableCommand {
             let start = ExchangeBenchRecorder.micros()
             _ = try await SecureClient.register(home: home, name: name, server: address, verification: verification)
             print("exchange: registered \(name) in \(home) (\(benchMillis(ExchangeBenchRecorder.micros() - start)) ms)")
-            clients.append(try await SecureClient.open(home: home, server: nil, verification: verification))
+            let client = try await SecureClient.open(home: home, server: nil, verification: verification)
+            // The session is opened here, before the listen loop and the first send both ask
+            // for it: asked at once, each would open one, and the one not kept would go on
+            // taking deliveries that nothing reads.
+            _ = try await client.connected(reconnecting: true)
+            clients.append(client)
         }
         let directions = [ExchangeBenchRecorder(count: messages), ExchangeBenchRecorder(count: messages)]
         // Each side listens for the whole run; what it displays is the other side's direction.
@@ -100,6 +105,7 @@ struct ExchangeBenchCommand: AsyncParsableCommand {
             let complete = figures.shown == messages && figures.duplicates == 0 && figures.foreign == 0
             ok = ok && complete
             print("exchange: \(names[index]) → \(recipient): \(figures.shown)/\(messages) displayed (duplicates \(figures.duplicates), foreign \(figures.foreign)) in \(benchFormatted(figures.seconds, 2)) s = \(benchFormatted(figures.messagesPerSecond, 0)) msg/s; send→display p50 \(benchFormatted(figures.displayP50, 2)) ms p99 \(benchFormatted(figures.displayP99, 2)) ms max \(benchFormatted(figures.displayMax, 1)) ms; send call p50 \(benchFormatted(figures.sendP50, 2)) ms p99 \(benchFormatted(figures.sendP99, 2)) ms")
+            if figures.shown < messages { print("exchange: never displayed: \(direction.missing().map { "#\($0)" }.joined(separator: " "))") }
             summary.append("\(label)_msgs_per_s \(benchFormatted(figures.messagesPerSecond, 0)) \(label)_p50_ms \(benchFormatted(figures.displayP50, 2)) \(label)_p99_ms \(benchFormatted(figures.displayP99, 2)) \(label)_send_p50_ms \(benchFormatted(figures.sendP50, 2))")
         }
         // The history each side keeps: every text it sent and every one it displayed.

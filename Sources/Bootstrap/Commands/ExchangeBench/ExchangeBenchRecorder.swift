@@ -59,6 +59,11 @@ final class ExchangeBenchRecorder: Sendable {
 
     var shown: Int { state.withLock { $0.shown } }
 
+    /// The sequence numbers sent but never displayed (the first `limit`).
+    func missing(limit: Int = 10) -> [Int] {
+        state.withLock { state in Array((0..<count).filter { state.sendEnd[$0] != 0 && state.displayed[$0] == 0 }.prefix(limit)) }
+    }
+
     /// The figures: latencies in ms, rate over first send to last display.
     struct Figures {
         var shown: Int
