@@ -20,15 +20,11 @@ struct AttachmentStreamBench {
     }
 
     struct Outcome {
-        var encryptSeconds: Double
-        var decryptSeconds: Double
-        var hashedEncryptSeconds: Double
-        var mebibytes: Int
+        /// Each in MiB.
+        var encrypt: BenchSpan
+        var decrypt: BenchSpan
+        var hashedEncrypt: BenchSpan
         var intact: Bool
-
-        var encryptMiBs: Double { Double(mebibytes) / encryptSeconds }
-        var decryptMiBs: Double { Double(mebibytes) / decryptSeconds }
-        var hashedEncryptMiBs: Double { Double(mebibytes) / hashedEncryptSeconds }
     }
 
     func run() throws -> Outcome {
@@ -40,34 +36,37 @@ struct AttachmentStreamBench {
         defer { output.deallocate() }
 
         // Warm up: OpenSSL picks its implementation, the pages of every buffer are touched.
-        _ = try encrypt(key: key, piece: piece, pieces: 4, output: output, hash: nil)
-        let encryptSeconds = try encrypt(key: key, piece: piece, pieces: pieces, output: output, hash: nil)
-        let hashedEncryptSeconds = try encrypt(key: key, piece: piece, pieces: pieces, output: output, hash: OpenSSLSHA256())
+        try encrypt(key: key, piece: piece, pieces: 4, output: output, hash: nil)
+        let mib = Double(pieces * pieceBytes) / 1_048_576
+        var watch = BenchStopwatch()
+        try encrypt(key: key, piece: piece, pieces: pieces, output: output, hash: nil)
+        let encrypted = BenchSpan(count: mib, watch)
+        watch = BenchStopwatch()
+        try encrypt(key: key, piece: piece, pieces: pieces, output: output, hash: OpenSSLSHA256())
+        let hashed = BenchSpan(count: mib, watch)
 
         let samplePieces = min(pieces, Self.sampleMib * (1 << 20) / pieceBytes)
         let sample = try seal(key: key, piece: piece, pieces: samplePieces)
         let plainDigest = OpenSSLSHA256()
         for _ in 0..<samplePieces { piece.withUnsafeBytes { plainDigest.update($0) } }
         let openedDigest = OpenSSLSHA256()
-        _ = try decrypt(key: key, sample: sample, output: output, hash: openedDigest)
+        try decrypt(key: key, sample: sample, output: output, hash: openedDigest)
         let intact = plainDigest.finish() == openedDigest.finish()
 
-        var decryptSeconds = 0.0
         var opened = 0
+        watch = BenchStopwatch()
         while opened < pieces {
-            decryptSeconds += try decrypt(key: key, sample: sample, output: output, hash: nil)
+            try decrypt(key: key, sample: sample, output: output, hash: nil)
             opened += samplePieces
         }
-        let decryptMib = opened * pieceBytes >> 20
-        return Outcome(encryptSeconds: encryptSeconds, decryptSeconds: decryptSeconds * Double(mebibytes) / Double(decryptMib),
-                       hashedEncryptSeconds: hashedEncryptSeconds, mebibytes: mebibytes, intact: intact)
+        let decrypted = BenchSpan(count: Double(opened * pieceBytes) / 1_048_576, watch)
+        return Outcome(encrypt: encrypted, decrypt: decrypted, hashedEncrypt: hashed, intact: intact)
     }
 
-    /// Seals `pieces` copies of `piece` as one stream; returns the seconds taken.
+    /// Seals `pieces` copies of `piece` as one stream.
     private func encrypt(key: [UInt8], piece: [UInt8], pieces: Int, output: UnsafeMutableRawBufferPointer,
-                         hash: OpenSSLSHA256?) throws -> Double {
+                         hash: OpenSSLSHA256?) throws {
         let encryptor = try AttachmentEncryptor(key: key, crypto: crypto)
-        let start = benchMicros()
         try piece.withUnsafeBytes { input in
             for _ in 0..<pieces {
                 let count = try encryptor.update(input, into: output)
@@ -76,7 +75,6 @@ struct AttachmentStreamBench {
         }
         let last = try encryptor.finish()
         last.withUnsafeBytes { hash?.update($0) }
-        return Double(benchMicros() - start) / 1e6
     }
 
     /// The sealed stream of `pieces` copies of `piece`, whole.
@@ -89,10 +87,9 @@ struct AttachmentStreamBench {
         return sealed
     }
 
-    /// Opens `sample` in pieces of `pieceBytes`; returns the seconds taken.
-    private func decrypt(key: [UInt8], sample: [UInt8], output: UnsafeMutableRawBufferPointer, hash: OpenSSLSHA256?) throws -> Double {
+    /// Opens `sample` in pieces of `pieceBytes`.
+    private func decrypt(key: [UInt8], sample: [UInt8], output: UnsafeMutableRawBufferPointer, hash: OpenSSLSHA256?) throws {
         let decryptor = try AttachmentDecryptor(key: key, crypto: crypto)
-        let start = benchMicros()
         try sample.withUnsafeBytes { input in
             var offset = 0
             while offset < input.count {
@@ -104,6 +101,5 @@ struct AttachmentStreamBench {
             let count = try decryptor.finish(into: output)
             hash?.update(UnsafeRawBufferPointer(rebasing: output[0..<count]))
         }
-        return Double(benchMicros() - start) / 1e6
     }
 }

@@ -42,63 +42,65 @@ public struct ClientCryptoBench: Sendable {
 
         // Seal for `seconds`, keeping every envelope; then open them all, in order.
         var envelopes: [[UInt8]] = []
-        let sealTime = try Self.repeatFor(seconds) {
+        let seals = try Self.repeatFor(seconds) {
             envelopes.append(try alice.cipher.seal(text, session: &aliceSession))
         }
-        let openStart = benchMicros()
+        let openWatch = BenchStopwatch()
         for envelope in envelopes {
             let opened = try bob.cipher.open(envelope, authenticatedSender: alice.account, session: bobSession,
                                              prekeys: bob.prekeys, now: Self.now())
             bobSession = opened.session
             if opened.content != text { intact = false }
         }
-        let openTime = Double(benchMicros() - openStart) / 1e6
-        let seals = Double(envelopes.count) / sealTime
-        let opens = Double(envelopes.count) / openTime
+        let opens = BenchSpan(count: Double(envelopes.count), openWatch)
         let envelopeBytes = envelopes.first?.count ?? 0
-        print("client-crypto: seal \(textBytes) B texts (ratchet step, AES-256-GCM, Ed25519-signed envelope of \(envelopeBytes) B): \(envelopes.count) in \(benchFormat(sealTime, 2))s = \(benchFormat(seals, 0))/s")
-        print("client-crypto: open them (parse, Ed25519 verify, ratchet step, AES-256-GCM): \(envelopes.count) in \(benchFormat(openTime, 2))s = \(benchFormat(opens, 0))/s")
+        print("client-crypto: seal \(textBytes) B texts (ratchet step, AES-256-GCM, Ed25519-signed envelope of \(envelopeBytes) B): \(envelopes.count) in \(benchFormat(seals.wall, 2))s = \(seals.rates())")
+        print("client-crypto: open them (parse, Ed25519 verify, ratchet step, AES-256-GCM): \(envelopes.count) in \(benchFormat(opens.wall, 2))s = \(opens.rates())")
         envelopes = []
 
         // X3DH: the initiator checks the bundle, agrees and seals its first (prekey) message;
         // the responder checks that envelope, agrees with the prekeys it names and opens it.
         var first: [[UInt8]] = []
-        let initiateTime = try Self.repeatFor(seconds) {
+        let initiates = try Self.repeatFor(seconds) {
             var session = try alice.cipher.startSession(with: bundle)
             first.append(try alice.cipher.seal(text, session: &session))
         }
-        let respondStart = benchMicros()
+        let respondWatch = BenchStopwatch()
         for envelope in first {
             let opened = try bob.cipher.open(envelope, authenticatedSender: alice.account, session: nil,
                                              prekeys: bob.prekeys, now: Self.now())
             if opened.content != text || !opened.beganSession { intact = false }
         }
-        let respondTime = Double(benchMicros() - respondStart) / 1e6
-        let initiates = Double(first.count) / initiateTime
-        let responds = Double(first.count) / respondTime
-        print("client-crypto: x3dh initiate (bundle signatures checked, 4 DH, first envelope sealed): \(first.count) in \(benchFormat(initiateTime, 2))s = \(benchFormat(initiates, 0))/s")
-        print("client-crypto: x3dh respond (envelope verified, 4 DH, first message opened): \(first.count) in \(benchFormat(respondTime, 2))s = \(benchFormat(responds, 0))/s")
+        let responds = BenchSpan(count: Double(first.count), respondWatch)
+        print("client-crypto: x3dh initiate (bundle signatures checked, 4 DH, first envelope sealed): \(first.count) in \(benchFormat(initiates.wall, 2))s = \(initiates.rates())")
+        print("client-crypto: x3dh respond (envelope verified, 4 DH, first message opened): \(first.count) in \(benchFormat(responds.wall, 2))s = \(responds.rates())")
         first = []
 
         let stream = try AttachmentStreamBench(mebibytes: attachmentMib, pieceBytes: pieceBytes, crypto: crypto).run()
         if !stream.intact { intact = false }
-        print("client-crypto: attachment STREAM encrypt \(attachmentMib) MiB (AES-256-GCM, 64 KiB chunks, \(pieceBytes >> 10) KiB pieces, one reused buffer): \(benchFormat(stream.encryptSeconds, 2))s = \(benchFormat(stream.encryptMiBs, 0)) MiB/s")
-        print("client-crypto: attachment STREAM decrypt \(attachmentMib) MiB (same pieces, into one reused buffer): \(benchFormat(stream.decryptSeconds, 2))s = \(benchFormat(stream.decryptMiBs, 0)) MiB/s")
-        print("client-crypto: attachment STREAM encrypt + SHA-256 of the ciphertext (what send-file does per piece): \(benchFormat(stream.hashedEncryptMiBs, 0)) MiB/s")
-        print("summary: seals_per_s \(benchFormat(seals, 0)) opens_per_s \(benchFormat(opens, 0)) x3dh_initiate_per_s \(benchFormat(initiates, 0)) x3dh_respond_per_s \(benchFormat(responds, 0)) stream_encrypt_mibs \(benchFormat(stream.encryptMiBs, 0)) stream_decrypt_mibs \(benchFormat(stream.decryptMiBs, 0)) stream_encrypt_sha256_mibs \(benchFormat(stream.hashedEncryptMiBs, 0)) intact \(intact)")
+        print("client-crypto: attachment STREAM encrypt \(attachmentMib) MiB (AES-256-GCM, 64 KiB chunks, \(pieceBytes >> 10) KiB pieces, one reused buffer): \(benchFormat(stream.encrypt.wall, 2))s = \(stream.encrypt.rates(" MiB/s"))")
+        print("client-crypto: attachment STREAM decrypt \(attachmentMib) MiB (same pieces, into one reused buffer): \(benchFormat(stream.decrypt.wall, 2))s = \(stream.decrypt.rates(" MiB/s"))")
+        print("client-crypto: attachment STREAM encrypt + SHA-256 of the ciphertext (what send-file does per piece): \(stream.hashedEncrypt.rates(" MiB/s"))")
+        let figures: [(String, BenchSpan)] = [
+            ("seals", seals), ("opens", opens), ("x3dh_initiate", initiates), ("x3dh_respond", responds),
+            ("stream_encrypt_mib", stream.encrypt), ("stream_decrypt_mib", stream.decrypt), ("stream_encrypt_sha256_mib", stream.hashedEncrypt),
+        ]
+        let fields = figures.map { name, span in
+            "\(name)_per_s \(benchFormat(span.perWallSecond, 0)) \(name)_per_cpu_s \(benchFormat(span.perCPUSecond, 0))"
+        }
+        print("summary: \(fields.joined(separator: " ")) intact \(intact)")
         return intact
     }
 
-    /// Runs `body` until `seconds` have passed (at least once); returns the time taken.
-    private static func repeatFor(_ seconds: Double, _ body: () throws -> Void) throws -> Double {
-        let start = benchMicros()
-        let end = start + UInt64(seconds * 1e6)
-        var now = start
+    /// Runs `body` until `seconds` of wall time have passed (at least once).
+    private static func repeatFor(_ seconds: Double, _ body: () throws -> Void) throws -> BenchSpan {
+        let watch = BenchStopwatch()
+        var count = 0
         repeat {
             try body()
-            now = benchMicros()
-        } while now < end
-        return Double(now - start) / 1e6
+            count += 1
+        } while watch.wall < seconds
+        return BenchSpan(count: Double(count), watch)
     }
 
     static func now() -> UInt64 { benchMicros() / 1000 }
