@@ -20,7 +20,7 @@ struct ExchangeBenchCommand: AsyncParsableCommand {
             second's listen loop would print it; then the second sends as many back. Prints \
             p50/p99 of that latency, the send call's own p50/p99, and messages/s (first send to \
             last display). Exits 1 unless every text was displayed once. Each client keeps one \
-            session, sending and listening on it, as `sealpost menu` does.
+            session, sending and listening on it.
             """,
         shouldDisplay: false)
 
