@@ -93,10 +93,6 @@ public final class AttachmentEncryptor {
         return written
     }
 
-    static func append(_ chunk: [UInt8], to output: inout [UInt8]) {
-        output += chunk
-    }
-
     /// Seals what is left as the last chunk (empty only for an empty file) and ends the stream.
     public func finish() throws(CryptoError) -> [UInt8] {
         guard !finished else { throw .streamFinished }
@@ -129,7 +125,7 @@ public final class AttachmentEncryptor {
 
 /// Decrypts a STREAM, taking ciphertext in pieces of any size and giving plaintext chunk by
 /// chunk, each only after its tag checked. `finish()` must succeed before the file is whole:
-/// a stream cut at a chunk boundary fails there. Holds at most two sealed chunks. Not
+/// a stream cut at a chunk boundary fails there. Holds at most one sealed chunk. Not
 /// thread-safe.
 public final class AttachmentDecryptor {
     private let cipher: any AEADChunkCipher
@@ -143,7 +139,7 @@ public final class AttachmentDecryptor {
     public init(key: [UInt8], crypto: any EndToEndCrypto, firstChunk: UInt64 = 0) throws(CryptoError) {
         cipher = try crypto.makeChunkCipher(key: key)
         counter = firstChunk
-        pending.reserveCapacity(2 * AttachmentStream.sealedChunkSize)
+        pending.reserveCapacity(AttachmentStream.sealedChunkSize)
     }
 
     /// Takes the next piece of ciphertext; returns the plaintext of the chunks it completes.
@@ -152,26 +148,57 @@ public final class AttachmentDecryptor {
     ///   (a last chunk followed by more); the stream is then finished.
     public func update(_ piece: [UInt8]) throws(CryptoError) -> [UInt8] {
         guard !finished else { throw .streamFinished }
-        var output: [UInt8] = []
+        let capacity = maximumOutput(forPiece: piece.count)
+        var failure: CryptoError?
+        let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+            count = 0
+            piece.withUnsafeBytes { input in
+                do throws(CryptoError) {
+                    count = try update(input, into: UnsafeMutableRawBufferPointer(buffer))
+                } catch {
+                    failure = error
+                }
+            }
+        }
+        if let failure { throw failure }
+        return output
+    }
+
+    /// The most bytes `update(_:into:)` writes for a piece of `count` bytes.
+    public func maximumOutput(forPiece count: Int) -> Int {
+        (pending.count + count) / AttachmentStream.sealedChunkSize * AttachmentStream.chunkSize
+    }
+
+    /// Takes the next piece of ciphertext and writes the plaintext of the chunks it completes
+    /// into the start of `output` (at least `maximumOutput(forPiece:)` bytes): no allocation,
+    /// and whole chunks of the piece are opened straight from it, never copied first.
+    ///
+    /// - Returns: the bytes written (maybe none).
+    /// - Throws: `CryptoError.decryptionFailed` for a damaged, reordered or misplaced chunk;
+    ///   the stream is then finished, and `output` holds no plaintext of that chunk.
+    public func update(_ piece: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
+        guard !finished else { throw .streamFinished }
+        guard output.count >= maximumOutput(forPiece: piece.count) else {
+            throw .invalidKey("the output holds \(output.count) bytes, not the \(maximumOutput(forPiece: piece.count)) it may need")
+        }
+        var written = 0
         var offset = 0
         let size = AttachmentStream.sealedChunkSize
-        output.reserveCapacity((pending.count + piece.count) / size * AttachmentStream.chunkSize)
+        // A chunk is opened only once a byte after it is known: the last one waits for finish().
         while offset < piece.count {
+            let rest = UnsafeMutableRawBufferPointer(rebasing: output[written...])
             if pending.count == size {
-                AttachmentEncryptor.append(try openPending(last: false), to: &output)
+                written += try openPending(last: false, into: rest)
             } else if pending.isEmpty && piece.count - offset > size {
-                let opened = try withBytes(piece) { bytes throws(CryptoError) in
-                    try openChunk(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size]), last: false)
-                }
-                AttachmentEncryptor.append(opened, to: &output)
+                written += try openChunk(UnsafeRawBufferPointer(rebasing: piece[offset..<offset + size]), last: false, into: rest)
                 offset += size
             } else {
                 let take = min(piece.count - offset, size - pending.count)
-                pending += piece[offset..<offset + take]
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece[offset..<offset + take]))
                 offset += take
             }
         }
-        return output
+        return written
     }
 
     /// Opens what is left as the last chunk and ends the stream.
@@ -180,27 +207,49 @@ public final class AttachmentDecryptor {
     ///   was not sealed as the last chunk, or nothing is left) or damaged.
     public func finish() throws(CryptoError) -> [UInt8] {
         guard !finished else { throw .streamFinished }
+        var failure: CryptoError?
+        let output = [UInt8](unsafeUninitializedCapacity: max(pending.count - 16, 0)) { buffer, count in
+            count = 0
+            do throws(CryptoError) {
+                count = try finish(into: UnsafeMutableRawBufferPointer(buffer))
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        return output
+    }
+
+    /// `finish()` into the start of `output` (at least one chunk, `AttachmentStream.chunkSize`
+    /// bytes), without allocating.
+    ///
+    /// - Returns: the bytes written.
+    public func finish(into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
+        guard !finished else { throw .streamFinished }
         guard pending.count >= 16 else {
             finished = true
             throw .decryptionFailed("the attachment is truncated: it ends without its last chunk")
         }
-        let output = try openPending(last: true)
+        guard output.count >= pending.count - 16 else {
+            throw .invalidKey("the output holds \(output.count) bytes, not the \(pending.count - 16) it may need")
+        }
+        let written = try openPending(last: true, into: output)
         finished = true
-        return output
+        return written
     }
 
-    private func openPending(last: Bool) throws(CryptoError) -> [UInt8] {
-        let plaintext = try withBytes(pending) { input throws(CryptoError) in try openChunk(input, last: last) }
+    private func openPending(last: Bool, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
+        let written = try withBytes(pending) { input throws(CryptoError) in try openChunk(input, last: last, into: output) }
         pending.removeAll(keepingCapacity: true)
-        return plaintext
+        return written
     }
 
-    private func openChunk(_ input: UnsafeRawBufferPointer, last: Bool) throws(CryptoError) -> [UInt8] {
+    private func openChunk(_ input: UnsafeRawBufferPointer, last: Bool, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
         AttachmentStream.writeNonce(&nonce, counter: counter, last: last)
         do {
-            let plaintext = try withBytes(nonce) { nonceBytes throws(CryptoError) in try cipher.open(input, nonce: nonceBytes) }
+            let written = try withBytes(nonce) { nonceBytes throws(CryptoError) in try cipher.open(input, nonce: nonceBytes, into: output) }
             counter += 1
-            return plaintext
+            return written
         } catch {
             finished = true
             throw .decryptionFailed("attachment chunk \(counter) does not verify: damaged, truncated, reordered or extended")

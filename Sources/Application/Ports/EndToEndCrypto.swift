@@ -54,4 +54,10 @@ public protocol AEADChunkCipher: AnyObject {
     func seal(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int
     /// Opens ciphertext ‖ tag under the 12-byte `nonce`; throws `decryptionFailed` on a bad tag.
     func open(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer) throws(CryptoError) -> [UInt8]
+    /// Opens ciphertext ‖ tag under the 12-byte `nonce` into the start of `output` (at least
+    /// `input.count - 16` bytes; it may be `input` itself, decrypting in place), without
+    /// allocating. On a bad tag it throws `decryptionFailed` and leaves no plaintext in `output`.
+    ///
+    /// - Returns: the bytes written, `input.count - 16`.
+    func open(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int
 }

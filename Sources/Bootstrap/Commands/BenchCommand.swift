@@ -24,6 +24,10 @@ struct BenchCommand: ParsableCommand {
             persistent sessions. Both print accepted/s, delivered/s, send→push latency, and with \
             --server-pid the server's CPU per message and peak RSS.
 
+            --client-crypto: no server; the v3 client's cryptography on one core: --payload-byte \
+            texts sealed into signed envelopes and opened, X3DH handshakes on both sides, each for \
+            --seconds, and the attachments' STREAM encrypting and decrypting --attachment-mib MiB.
+
             Exits 1 if anything was lost, duplicated, corrupted or failed.
             """
     )
@@ -83,6 +87,12 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "mqtt: the CA (PEM) the broker's certificate must chain to.")
     var caFile: String?
 
+    @Flag(name: .long, help: "Measure the v3 client's cryptography on one core instead (no server).")
+    var clientCrypto = false
+
+    @Option(name: .long, help: "--client-crypto: the attachment stream's size in MiB, each way.")
+    var attachmentMib = 1024
+
     @Option(name: .long, help: "v3, mqtt: client event loop threads (default: one per core).")
     var threads: Int?
 
@@ -101,6 +111,8 @@ struct BenchCommand: ParsableCommand {
         guard (1...256).contains(ackBatch) else { throw ValidationError("--ack-batch must be 1...256") }
         if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
         guard (0...1_000_000).contains(ackDelayUs) else { throw ValidationError("--ack-delay-us must be 0...1000000") }
+        guard (1...65_536).contains(attachmentMib) else { throw ValidationError("--attachment-mib must be 1...65536") }
+        if clientCrypto { return }
         if `protocol` == .v3, serverFingerprint.flatMap(ServerFingerprint.init(hex:)) == nil {
             throw ValidationError("--protocol v3 needs --server-fingerprint with 64 hex digits")
         }
@@ -108,6 +120,12 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if clientCrypto {
+            var bench = ClientCryptoBench(seconds: seconds, attachmentMib: attachmentMib)
+            bench.textBytes = payload
+            if try !bench.run() { throw ExitCode(1) }
+            return
+        }
         if `protocol` != .v2 {
             try runPush()
             return

@@ -14,6 +14,7 @@ struct SealpostCommand: AsyncParsableCommand {
             SafetyNumberCommand.self, VerifyCommand.self, TrustCommand.self, ContactsCommand.self, HistoryCommand.self,
             SecureHelloCommand.self, ForgetServerCommand.self,
             BenchCommand.self, AttachmentBenchCommand.self,
+            ExchangeBenchCommand.self,
         ]
     )
 }

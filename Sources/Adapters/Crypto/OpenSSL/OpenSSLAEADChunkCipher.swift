@@ -2,7 +2,8 @@ import Application
 import COpenSSL
 
 /// AES-256-GCM on one `EVP_CIPHER_CTX`, keyed once: each chunk only sets a new nonce, so a
-/// stream of chunks costs no allocation beyond each output.
+/// stream of chunks costs no allocation beyond each output (and none at all through the
+/// `into:` variants).
 ///
 /// Pitfall: the key schedule lives in the context, so the context is never shared between
 /// threads (the class is not `Sendable`) and it is freed, cleansed, on deinit.
@@ -106,58 +107,91 @@ public final class OpenSSLAEADChunkCipher: AEADChunkCipher {
 
     func open(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
               associatedData: UnsafeRawBufferPointer) throws(CryptoError) -> [UInt8] {
+        try checkOpen(input, nonce: nonce, associatedData: associatedData)
+        let bodyCount = input.count - Self.tagCount
+        var outcome = ChunkOutcome.opened(0)
+        let output = [UInt8](unsafeUninitializedCapacity: max(bodyCount, 1)) { buffer, count in
+            outcome = openChunk(input, nonce: nonce, associatedData: associatedData, into: buffer.baseAddress!)
+            if case .opened(let written) = outcome { count = written } else { count = 0 }
+        }
+        _ = try Self.written(outcome, output: output.count)
+        return output
+    }
+
+    public func open(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
+                     into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
+        try checkOpen(input, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0))
+        let bodyCount = input.count - Self.tagCount
+        guard output.count >= bodyCount else {
+            throw .invalidKey("the output holds \(output.count) bytes, not the \(bodyCount) opened")
+        }
+        guard bodyCount > 0 || output.baseAddress != nil else {
+            // An empty chunk needs somewhere to point at; its plaintext has no bytes.
+            var spare: UInt8 = 0
+            let outcome = openChunk(input, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: &spare)
+            return try Self.written(outcome, output: 0)
+        }
+        let outcome = openChunk(input, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0),
+                                into: output.bindMemory(to: UInt8.self).baseAddress!)
+        return try Self.written(outcome, output: bodyCount)
+    }
+
+    private func checkOpen(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
+                           associatedData: UnsafeRawBufferPointer) throws(CryptoError) {
         guard nonce.count == Self.nonceCount else { throw .invalidKey("an AES-GCM nonce is 12 bytes, got \(nonce.count)") }
         guard input.count >= Self.tagCount else { throw .decryptionFailed("the ciphertext is shorter than its tag") }
         guard input.count <= Self.maximumChunk + Self.tagCount, associatedData.count <= Self.maximumChunk else {
             throw .decryptionFailed("a chunk over 1 GiB")
         }
+    }
+
+    /// What `openChunk` did.
+    private enum ChunkOutcome {
+        case opened(Int)
+        /// The tag did not match; the plaintext written must not leave the call.
+        case rejected
+        case failed
+    }
+
+    private static func written(_ outcome: ChunkOutcome, output: Int) throws(CryptoError) -> Int {
+        switch outcome {
+        case .opened(let count):
+            return count
+        case .rejected:
+            OpenSSLErrorQueue.clear()
+            throw .decryptionFailed("the authentication tag does not match: wrong key, or damaged data")
+        case .failed:
+            throw OpenSSLErrorQueue.failure("AES-256-GCM open")
+        }
+    }
+
+    /// Opens ciphertext ‖ tag into `out` (room for the ciphertext; it may be `input` itself:
+    /// GCM decrypts in place). On a rejected tag, `out` holds unauthenticated bytes that the
+    /// caller wipes.
+    private func openChunk(_ input: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, associatedData: UnsafeRawBufferPointer,
+                           into out: UnsafeMutablePointer<UInt8>) -> ChunkOutcome {
         let context = decryptContext
         let bodyCount = input.count - Self.tagCount
         let bytes = input.bindMemory(to: UInt8.self).baseAddress!
-        var failed = false
-        var rejected = false
-        let output = [UInt8](unsafeUninitializedCapacity: max(bodyCount, 1)) { buffer, count in
-            count = 0
-            var written: Int32 = 0
-            let out = buffer.baseAddress!
-            guard EVP_DecryptInit_ex(context, nil, nil, nil, nonce.bindMemory(to: UInt8.self).baseAddress) == 1 else {
-                failed = true
-                return
-            }
-            if associatedData.count > 0 {
-                guard EVP_DecryptUpdate(context, nil, &written, associatedData.bindMemory(to: UInt8.self).baseAddress,
-                                        Int32(associatedData.count)) == 1 else {
-                    failed = true
-                    return
-                }
-            }
-            if bodyCount > 0 {
-                guard EVP_DecryptUpdate(context, out, &written, bytes, Int32(bodyCount)) == 1 else {
-                    failed = true
-                    return
-                }
-                count = Int(written)
-            }
-            // SET_TAG takes a mutable pointer but only reads the tag.
-            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagCount),
-                                      UnsafeMutableRawPointer(mutating: bytes + bodyCount)) == 1 else {
-                failed = true
-                return
-            }
-            guard EVP_DecryptFinal_ex(context, out + count, &written) == 1 else {
-                rejected = true
-                // Released plaintext of a chunk that failed its tag must not leave this call.
-                buffer.baseAddress!.update(repeating: 0, count: buffer.count)
-                count = 0
-                return
-            }
-            count += Int(written)
+        var written: Int32 = 0
+        var count = 0
+        guard EVP_DecryptInit_ex(context, nil, nil, nil, nonce.bindMemory(to: UInt8.self).baseAddress) == 1 else { return .failed }
+        if associatedData.count > 0 {
+            guard EVP_DecryptUpdate(context, nil, &written, associatedData.bindMemory(to: UInt8.self).baseAddress,
+                                    Int32(associatedData.count)) == 1 else { return .failed }
         }
-        if rejected {
-            OpenSSLErrorQueue.clear()
-            throw .decryptionFailed("the authentication tag does not match: wrong key, or damaged data")
+        // The tag is set before the body is decrypted: decrypting in place overwrites nothing
+        // past the body, but the tag is read from the input all the same.
+        guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagCount),
+                                  UnsafeMutableRawPointer(mutating: bytes + bodyCount)) == 1 else { return .failed }
+        if bodyCount > 0 {
+            guard EVP_DecryptUpdate(context, out, &written, bytes, Int32(bodyCount)) == 1 else { return .failed }
+            count = Int(written)
         }
-        guard !failed else { throw OpenSSLErrorQueue.failure("AES-256-GCM open") }
-        return output
+        guard EVP_DecryptFinal_ex(context, out + count, &written) == 1 else {
+            out.update(repeating: 0, count: max(count, 0))
+            return .rejected
+        }
+        return .opened(count + Int(written))
     }
 }

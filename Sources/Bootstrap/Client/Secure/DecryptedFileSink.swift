@@ -14,6 +14,9 @@ final class DecryptedFileSink {
     private let descriptor: Int32
     private let decryptor: AttachmentDecryptor
     private let hash: OpenSSLSHA256
+    /// The plaintext of the chunks a piece completes: allocated once, grown only for a piece
+    /// larger than any before.
+    private var plain: UnsafeMutableRawBufferPointer
     /// Ciphertext bytes taken so far (those of the chunks kept from the partial file included).
     private(set) var received: UInt64
     /// Ciphertext bytes the partial file stood for when it was opened.
@@ -44,13 +47,17 @@ final class DecryptedFileSink {
             received = kept * UInt64(AttachmentStream.sealedChunkSize)
             resumedAt = received
             decryptor = try AttachmentDecryptor(key: key, crypto: crypto, firstChunk: kept)
+            plain = .allocate(byteCount: SecureClient.fileReadBytes + AttachmentStream.chunkSize, alignment: 16)
         } catch {
             Foundation.close(descriptor)
             throw error
         }
     }
 
-    deinit { Foundation.close(descriptor) }
+    deinit {
+        Foundation.close(descriptor)
+        plain.deallocate()
+    }
 
     /// Seals the first `chunks` whole chunks of the file again and hashes the ciphertext of all
     /// but the last (the encryptor holds the last back, not knowing it is not the stream's
@@ -87,13 +94,23 @@ final class DecryptedFileSink {
     ///
     /// - Throws: `AttachmentRejection` when a chunk does not verify.
     func take(_ bytes: [UInt8]) throws {
-        bytes.withUnsafeBytes { hash.update($0) }
-        received += UInt64(bytes.count)
-        let plain: [UInt8]
-        do { plain = try decryptor.update(bytes) } catch {
+        let needed = decryptor.maximumOutput(forPiece: bytes.count)
+        if needed > plain.count {
+            plain.deallocate()
+            plain = .allocate(byteCount: needed, alignment: 16)
+        }
+        let output = plain
+        let count: Int
+        do {
+            count = try bytes.withUnsafeBytes { input in
+                hash.update(input)
+                return try decryptor.update(input, into: output)
+            }
+        } catch {
             throw AttachmentRejection("the attachment does not decrypt (\(error)): damaged or replaced; nothing was saved")
         }
-        try write(plain)
+        received += UInt64(bytes.count)
+        try write(UnsafeRawBufferPointer(rebasing: output[0..<count]))
     }
 
     func digest() -> [UInt8] { hash.finish() }
@@ -102,23 +119,21 @@ final class DecryptedFileSink {
     ///
     /// - Throws: `AttachmentRejection` for a truncated or damaged last chunk.
     func finish() throws {
-        let plain: [UInt8]
-        do { plain = try decryptor.finish() } catch {
+        let count: Int
+        do { count = try decryptor.finish(into: plain) } catch {
             throw AttachmentRejection("the attachment does not decrypt (\(error)): damaged or replaced; nothing was saved")
         }
-        try write(plain)
+        try write(UnsafeRawBufferPointer(rebasing: plain[0..<count]))
         guard fsync(descriptor) == 0 else { throw SecureClientFailure("cannot save the file: \(String(cString: strerror(errno)))") }
     }
 
-    private func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                let written = Foundation.write(descriptor, buffer.baseAddress! + done, buffer.count - done)
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { throw SecureClientFailure("cannot save the file: \(String(cString: strerror(errno)))") }
-                done += written
-            }
+    private func write(_ buffer: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < buffer.count {
+            let written = Foundation.write(descriptor, buffer.baseAddress! + done, buffer.count - done)
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { throw SecureClientFailure("cannot save the file: \(String(cString: strerror(errno)))") }
+            done += written
         }
     }
 }

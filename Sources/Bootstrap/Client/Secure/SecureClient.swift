@@ -25,8 +25,12 @@ final class SecureClient: Sendable {
     let verification: ServerVerification
     let cipher: EndToEndCipher
     let crypto = OpenSSLEndToEndCrypto()
-    /// The session, once opened.
+    /// The session, once its connection is made (authenticated or not yet): what `close` ends.
     private let session = Mutex<(any AccountServerConnection)?>(nil)
+    /// The one opening of the session that every caller of `connected` waits on: two tasks
+    /// asking at once share one session, never open two (the one not kept would go on taking
+    /// deliveries that nothing reads). Cleared when an opening fails, so a later call retries.
+    private let opening = Mutex<Task<any AccountServerConnection, any Error>?>(nil)
 
     private init(home: String, store: any SecureClientStore, identity: SecureIdentityRecord, server: ServerAddress,
                  verification: ServerVerification) throws {
@@ -90,7 +94,23 @@ final class SecureClient: Sendable {
     /// With `reconnecting`, the session outlives dropped connections, giving up after
     /// `giveUpAfter` failed attempts in a row (nil: never).
     func connected(reconnecting: Bool = false, giveUpAfter: Int? = nil) async throws -> any AccountServerConnection {
-        if let open = session.withLock({ $0 }) { return open }
+        let task = opening.withLock { current in
+            if let current { return current }
+            let made = Task { try await self.open(reconnecting: reconnecting, giveUpAfter: giveUpAfter) }
+            current = made
+            return made
+        }
+        do {
+            return try await task.value
+        } catch {
+            opening.withLock { current in
+                if current == task { current = nil }
+            }
+            throw error
+        }
+    }
+
+    private func open(reconnecting: Bool, giveUpAfter: Int?) async throws -> any AccountServerConnection {
         let opened: any AccountServerConnection
         if reconnecting {
             opened = try await ReconnectingAccountConnection.connect(host: server.host, port: server.port, verification: verification,
@@ -111,6 +131,7 @@ final class SecureClient: Sendable {
     }
 
     func close() async {
+        opening.withLock { $0 = nil }
         let open = session.withLock { value in
             defer { value = nil }
             return value
