@@ -46,15 +46,19 @@ final class AttachmentFiles: Sendable {
 
     /// Bytes stored for `id`: its file's length, 0 when there is no file yet.
     func length(_ id: AttachmentID) async throws -> UInt64 {
+        try await Self.blocking { [self] in try lengthNow(id) }
+    }
+
+    /// `length(_:)` on the calling thread, for callers already on a thread that may block
+    /// (a database's queue); never on an event loop.
+    func lengthNow(_ id: AttachmentID) throws -> UInt64 {
         let file = filePath(id)
-        return try await Self.blocking {
-            var info = stat()
-            if stat(file, &info) != 0 {
-                if errno == ENOENT { return 0 }
-                throw Self.failure("stat", file)
-            }
-            return UInt64(info.st_size)
+        var info = stat()
+        if stat(file, &info) != 0 {
+            if errno == ENOENT { return 0 }
+            throw Self.failure("stat", file)
         }
+        return UInt64(info.st_size)
     }
 
     /// Appends `bytes` at `offset`, which must be the file's length; a write that would pass
@@ -108,20 +112,23 @@ final class AttachmentFiles: Sendable {
                 throw Self.failure("open", file)
             }
             defer { close(fd) }
-            var bytes = [UInt8](repeating: 0, count: count)
-            var filled = 0
-            while filled < count {
-                let got = bytes.withUnsafeMutableBytes { buffer in
-                    pread(fd, buffer.baseAddress! + filled, count - filled, off_t(offset) + off_t(filled))
+            var failure: StoreError?
+            // Not zero-filled first: only the bytes read are kept.
+            let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                var filled = 0
+                while filled < count {
+                    let got = pread(fd, buffer.baseAddress! + filled, count - filled, off_t(offset) + off_t(filled))
+                    if got < 0 {
+                        if errno == EINTR { continue }
+                        failure = Self.failure("read", file)
+                        break
+                    }
+                    if got == 0 { break }
+                    filled += got
                 }
-                if got < 0 {
-                    if errno == EINTR { continue }
-                    throw Self.failure("read", file)
-                }
-                if got == 0 { break }
-                filled += got
+                initialized = filled
             }
-            bytes.removeSubrange(filled...)
+            if let failure { throw failure }
             return bytes
         }
     }

@@ -2,6 +2,7 @@ import Application
 import Domain
 import Foundation
 import GRDB
+import Synchronization
 
 /// v3 attachments for the SQLite store: metadata in the `attachments` and
 /// `attachment_recipients` tables, bytes in files beside the database
@@ -11,9 +12,17 @@ import GRDB
 /// after kill -9 the upload resumes where the file ends. A row is written before its file
 /// exists and deleted before its file is, so a file without a row is an orphan, which
 /// `expire` removes.
+///
+/// A write costs one database read at most: the declared sizes of the attachments this
+/// process has seen are kept (a size never changes and an id is never reused), and the file's
+/// length is read on the database's queue, in the same hop as the row.
 public final class SQLiteAttachmentStore: AttachmentStore {
     private let pool: DatabasePool
     private let files: AttachmentFiles
+    /// Declared sizes by attachment, forgotten when this process deletes the attachment;
+    /// cleared past `maxKnownSizes` (rows deleted by another process are never seen here).
+    private let sizes = Mutex<[AttachmentID: UInt64]>([:])
+    private static let maxKnownSizes = 4096
 
     init(pool: DatabasePool, directory: String) {
         self.pool = pool
@@ -40,8 +49,7 @@ public final class SQLiteAttachmentStore: AttachmentStore {
     }
 
     public func attachment(_ id: AttachmentID) async throws -> StoredAttachment? {
-        guard let record = try await record(id) else { return nil }
-        return InMemoryAttachmentStore.with(record, stored: try await files.length(id))
+        try await record(id, withLength: true)
     }
 
     public func append(to id: AttachmentID, at offset: UInt64, _ bytes: [UInt8]) async throws -> UInt64 {
@@ -69,7 +77,10 @@ public final class SQLiteAttachmentStore: AttachmentStore {
             }
         }
         guard let left else { throw AttachmentStoreError.notFound }
-        if left == 0 { await files.remove([id]) }
+        if left == 0 {
+            forget([id])
+            await files.remove([id])
+        }
         return left
     }
 
@@ -80,7 +91,10 @@ public final class SQLiteAttachmentStore: AttachmentStore {
                 return db.changesCount > 0
             }
         }
-        if deleted { await files.remove([id]) }
+        if deleted {
+            forget([id])
+            await files.remove([id])
+        }
         return deleted
     }
 
@@ -95,6 +109,7 @@ public final class SQLiteAttachmentStore: AttachmentStore {
         // Then the files of no row: deleted rows whose unlink never happened (a crash).
         let known = try await knownIDs()
         let orphans = try await files.list().map(\.id).filter { !known.contains($0) }
+        forget(expired + orphans)
         await files.remove(expired + orphans)
         return expired.count
     }
@@ -116,17 +131,29 @@ public final class SQLiteAttachmentStore: AttachmentStore {
     }
 
     private func size(of id: AttachmentID) async throws -> UInt64? {
-        try await SQLiteErrors.mapping {
-            try await pool.read { db in
-                try Int64.fetchOne(db, sql: "SELECT size FROM attachments WHERE id = ?", arguments: [Data(id.bytes)])
-                    .map { UInt64(bitPattern: $0) }
-            }
+        if let size = sizes.withLock({ $0[id] }) { return size }
+        return try await record(id, withLength: false)?.size
+    }
+
+    private func remember(_ id: AttachmentID, size: UInt64) {
+        sizes.withLock { sizes in
+            if sizes.count >= Self.maxKnownSizes { sizes.removeAll() }
+            sizes[id] = size
         }
     }
 
-    private func record(_ id: AttachmentID) async throws -> StoredAttachment? {
+    private func forget(_ ids: [AttachmentID]) {
+        sizes.withLock { sizes in
+            for id in ids { sizes[id] = nil }
+        }
+    }
+
+    /// The row of `id`, with `stored` its file's length when `withLength` (read on the
+    /// database's queue, never an event loop), else 0; remembers its size.
+    private func record(_ id: AttachmentID, withLength: Bool) async throws -> StoredAttachment? {
         let key = Data(id.bytes)
-        return try await SQLiteErrors.mapping {
+        let files = self.files
+        let found = try await SQLiteErrors.mapping {
             try await pool.read { db -> StoredAttachment? in
                 guard let row = try Row.fetchOne(
                     db, sql: "SELECT uploader, size, created_at, expires_at FROM attachments WHERE id = ?", arguments: [key]) else {
@@ -147,9 +174,11 @@ public final class SQLiteAttachmentStore: AttachmentStore {
                 }
                 return StoredAttachment(
                     id: id, uploader: uploader, recipients: recipients, done: done,
-                    size: UInt64(bitPattern: row[1] as Int64), stored: 0,
+                    size: UInt64(bitPattern: row[1] as Int64), stored: withLength ? try files.lengthNow(id) : 0,
                     createdAt: UInt64(bitPattern: row[2] as Int64), expiresAt: UInt64(bitPattern: row[3] as Int64))
             }
         }
+        if let found { remember(id, size: found.size) }
+        return found
     }
 }
