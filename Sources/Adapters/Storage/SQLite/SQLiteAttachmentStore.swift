@@ -13,16 +13,24 @@ import Synchronization
 /// exists and deleted before its file is, so a file without a row is an orphan, which
 /// `expire` removes.
 ///
-/// A write costs one database read at most: the declared sizes of the attachments this
-/// process has seen are kept (a size never changes and an id is never reused), and the file's
-/// length is read on the database's queue, in the same hop as the row.
+/// Every ATTACH_WRITE and ATTACH_READ looks its attachment up, so the rows this process has
+/// read or written are kept in memory (`Known`): SQLite serves one process only (README), so
+/// only this process changes them, and each change here drops or replaces its entry. A
+/// look-up then costs what the in-memory store's does, the file's length; a row not known
+/// is read with that length in one hop on the database's queue.
 public final class SQLiteAttachmentStore: AttachmentStore {
     private let pool: DatabasePool
     private let files: AttachmentFiles
-    /// Declared sizes by attachment, forgotten when this process deletes the attachment;
-    /// cleared past `maxKnownSizes` (rows deleted by another process are never seen here).
-    private let sizes = Mutex<[AttachmentID: UInt64]>([:])
-    private static let maxKnownSizes = 4096
+
+    /// Rows by id, `stored` left at 0 (it is the file's length, read at each look-up).
+    /// `epoch` moves on every change, so a look-up that raced one does not put back the
+    /// row it read before. Cleared past `maxKnown`.
+    private struct Known {
+        var records: [AttachmentID: StoredAttachment] = [:]
+        var epoch: UInt64 = 0
+    }
+    private let known = Mutex(Known())
+    private static let maxKnown = 4096
 
     init(pool: DatabasePool, directory: String) {
         self.pool = pool
@@ -46,10 +54,18 @@ public final class SQLiteAttachmentStore: AttachmentStore {
                 }
             }
         }
+        let record = InMemoryAttachmentStore.with(attachment, stored: 0)
+        known.withLock { known in
+            known.epoch += 1
+            Self.insert(record, into: &known)
+        }
     }
 
     public func attachment(_ id: AttachmentID) async throws -> StoredAttachment? {
-        try await record(id, withLength: true)
+        if let record = known.withLock({ $0.records[id] }) {
+            return InMemoryAttachmentStore.with(record, stored: try await files.length(id))
+        }
+        return try await load(id, withLength: true)
     }
 
     public func append(to id: AttachmentID, at offset: UInt64, _ bytes: [UInt8]) async throws -> UInt64 {
@@ -77,10 +93,8 @@ public final class SQLiteAttachmentStore: AttachmentStore {
             }
         }
         guard let left else { throw AttachmentStoreError.notFound }
-        if left == 0 {
-            forget([id])
-            await files.remove([id])
-        }
+        forget([id])  // its done set changed; read again when next asked
+        if left == 0 { await files.remove([id]) }
         return left
     }
 
@@ -107,8 +121,8 @@ public final class SQLiteAttachmentStore: AttachmentStore {
             }
         }
         // Then the files of no row: deleted rows whose unlink never happened (a crash).
-        let known = try await knownIDs()
-        let orphans = try await files.list().map(\.id).filter { !known.contains($0) }
+        let rows = try await knownIDs()
+        let orphans = try await files.list().map(\.id).filter { !rows.contains($0) }
         forget(expired + orphans)
         await files.remove(expired + orphans)
         return expired.count
@@ -131,32 +145,34 @@ public final class SQLiteAttachmentStore: AttachmentStore {
     }
 
     private func size(of id: AttachmentID) async throws -> UInt64? {
-        if let size = sizes.withLock({ $0[id] }) { return size }
-        return try await record(id, withLength: false)?.size
+        if let size = known.withLock({ $0.records[id]?.size }) { return size }
+        return try await load(id, withLength: false)?.size
     }
 
-    private func remember(_ id: AttachmentID, size: UInt64) {
-        sizes.withLock { sizes in
-            if sizes.count >= Self.maxKnownSizes { sizes.removeAll() }
-            sizes[id] = size
-        }
+    private static func insert(_ record: StoredAttachment, into known: inout Known) {
+        if known.records.count >= maxKnown { known.records.removeAll() }
+        known.records[record.id] = record
     }
 
     private func forget(_ ids: [AttachmentID]) {
-        sizes.withLock { sizes in
-            for id in ids { sizes[id] = nil }
+        known.withLock { known in
+            known.epoch += 1
+            for id in ids { known.records[id] = nil }
         }
     }
 
     /// The row of `id`, with `stored` its file's length when `withLength` (read on the
-    /// database's queue, never an event loop), else 0; remembers its size.
-    private func record(_ id: AttachmentID, withLength: Bool) async throws -> StoredAttachment? {
+    /// database's queue, never an event loop), else 0; keeps it in `known` unless something
+    /// changed meanwhile.
+    private func load(_ id: AttachmentID, withLength: Bool) async throws -> StoredAttachment? {
         let key = Data(id.bytes)
         let files = self.files
+        let epoch = known.withLock { $0.epoch }
         let found = try await SQLiteErrors.mapping {
             try await pool.read { db -> StoredAttachment? in
                 guard let row = try Row.fetchOne(
-                    db, sql: "SELECT uploader, size, created_at, expires_at FROM attachments WHERE id = ?", arguments: [key]) else {
+                    db.cachedStatement(sql: "SELECT uploader, size, created_at, expires_at FROM attachments WHERE id = ?"),
+                    arguments: [key]) else {
                     return nil
                 }
                 let uploaderBytes: Data = row[0]
@@ -166,7 +182,8 @@ public final class SQLiteAttachmentStore: AttachmentStore {
                 var recipients: [AccountID] = []
                 var done: Set<AccountID> = []
                 for recipientRow in try Row.fetchAll(
-                    db, sql: "SELECT recipient, done FROM attachment_recipients WHERE attachment = ? ORDER BY position", arguments: [key]) {
+                    db.cachedStatement(sql: "SELECT recipient, done FROM attachment_recipients WHERE attachment = ? ORDER BY position"),
+                    arguments: [key]) {
                     let bytes: Data = recipientRow[0]
                     guard let recipient = AccountID(bytes: bytes) else { continue }
                     recipients.append(recipient)
@@ -178,7 +195,12 @@ public final class SQLiteAttachmentStore: AttachmentStore {
                     createdAt: UInt64(bitPattern: row[2] as Int64), expiresAt: UInt64(bitPattern: row[3] as Int64))
             }
         }
-        if let found { remember(id, size: found.size) }
+        if let found {
+            let record = InMemoryAttachmentStore.with(found, stored: 0)
+            known.withLock { known in
+                if known.epoch == epoch { Self.insert(record, into: &known) }
+            }
+        }
         return found
     }
 }
