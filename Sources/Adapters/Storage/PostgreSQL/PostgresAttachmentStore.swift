@@ -119,14 +119,19 @@ public final class PostgresAttachmentStore: AttachmentStore {
                 let wanted = Int(min(UInt64(count), stored - offset))
                 var bytes: [UInt8] = []
                 // Each row gives its part of [position, offset + count): substring() reads
-                // only that part of an EXTERNAL value.
+                // only that part of an EXTERNAL value. Chunks are contiguous, so the rows
+                // wanted end at the first chunk reaching the window's end: that bound stops
+                // the index scan there (without it, the scan filtered every later chunk of
+                // the attachment on each read, and a download took time quadratic in its size).
                 while bytes.count < wanted {
                     let position = Int64(offset) + Int64(bytes.count)
                     let rows = try connection.execute(
-                        prepared: "v3_attach_read", """
+                        prepared: "v3_attach_read_bounded", """
                         SELECT substring(data FROM (GREATEST($2 - start_offset, 0) + 1)::integer FOR $3::integer)
                         FROM attachment_chunks
                         WHERE attachment = $1 AND end_offset > $2 AND start_offset < $2 + $3
+                          AND end_offset <= COALESCE((SELECT min(end_offset) FROM attachment_chunks
+                                                      WHERE attachment = $1 AND end_offset >= $2 + $3), $2 + $3)
                         ORDER BY end_offset LIMIT $4
                         """,
                         [.bytes(id.bytes), .int64(position), .int64(Int64(wanted - bytes.count)), .int64(Int64(Self.readBatch))])
