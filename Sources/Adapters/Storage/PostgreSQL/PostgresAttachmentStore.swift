@@ -111,13 +111,29 @@ public final class PostgresAttachmentStore: AttachmentStore {
     public func read(_ id: AttachmentID, at offset: UInt64, count: Int) async throws -> [UInt8] {
         try await mappingPostgresErrors {
             try await withConnection { connection in
-                let exists = try connection.execute(
-                    prepared: "v3_attach_stored", "SELECT stored FROM attachments WHERE id = $1", [.bytes(id.bytes)])
-                guard exists.count == 1 else { throw AttachmentStoreError.notFound }
-                let stored = UInt64(bitPattern: try exists.int(0, 0))
+                // The stored offset and the first rows in one statement (one snapshot, one
+                // round trip): a row per chunk, `part` NULL when none is in the window.
+                let first = try connection.execute(
+                    prepared: "v3_attach_read_first", """
+                    SELECT a.stored, c.part FROM attachments a
+                    LEFT JOIN LATERAL (
+                        SELECT substring(data FROM (GREATEST($2 - start_offset, 0) + 1)::integer FOR $3::integer) AS part, end_offset
+                        FROM attachment_chunks
+                        WHERE attachment = $1 AND end_offset > $2 AND start_offset < $2 + $3
+                          AND end_offset <= COALESCE((SELECT min(end_offset) FROM attachment_chunks
+                                                      WHERE attachment = $1 AND end_offset >= $2 + $3), $2 + $3)
+                        ORDER BY end_offset LIMIT $4) AS c ON true
+                    WHERE a.id = $1
+                    ORDER BY c.end_offset
+                    """,
+                    [.bytes(id.bytes), .int64(Int64(bitPattern: offset)), .int64(Int64(min(count, Int(Int32.max)))),
+                     .int64(Int64(Self.readBatch))])
+                guard first.count >= 1 else { throw AttachmentStoreError.notFound }
+                let stored = UInt64(bitPattern: try first.int(0, 0))
                 guard offset < stored else { return [] }
                 let wanted = Int(min(UInt64(count), stored - offset))
                 var bytes: [UInt8] = []
+                try Self.take(first, column: 1, into: &bytes, wanted: wanted)
                 // Each row gives its part of [position, offset + count): substring() reads
                 // only that part of an EXTERNAL value. Chunks are contiguous, so the rows
                 // wanted end at the first chunk reaching the window's end: that bound stops
@@ -136,17 +152,22 @@ public final class PostgresAttachmentStore: AttachmentStore {
                         """,
                         [.bytes(id.bytes), .int64(position), .int64(Int64(wanted - bytes.count)), .int64(Int64(Self.readBatch))])
                     guard rows.count > 0 else { break }
-                    for row in 0..<rows.count {
-                        let part = try rows.bytes(row, 0)
-                        if bytes.isEmpty, part.count == wanted {
-                            bytes = part  // a read of one whole chunk: no second copy
-                        } else {
-                            if bytes.isEmpty { bytes.reserveCapacity(wanted) }
-                            bytes.append(contentsOf: part.prefix(wanted - bytes.count))
-                        }
-                    }
+                    try Self.take(rows, column: 0, into: &bytes, wanted: wanted)
                 }
                 return bytes
+            }
+        }
+    }
+
+    /// Appends the parts in `column` of `rows` (NULLs skipped) to `bytes`, up to `wanted`.
+    private static func take(_ rows: PostgresRows, column: Int, into bytes: inout [UInt8], wanted: Int) throws {
+        for row in 0..<rows.count where !rows.isNull(row, column) {
+            let part = try rows.bytes(row, column)
+            if bytes.isEmpty, part.count == wanted {
+                bytes = part  // a read of one whole chunk: no second copy
+            } else {
+                if bytes.isEmpty { bytes.reserveCapacity(wanted) }
+                bytes.append(contentsOf: part.prefix(wanted - bytes.count))
             }
         }
     }
