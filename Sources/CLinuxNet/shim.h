@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
+#include <malloc.h>
 
 // GNU extensions, declared here rather than through _GNU_SOURCE, which would make these
 // headers disagree with the Glibc module's view of the same types.
@@ -34,6 +35,10 @@ static inline int sealpost_unacknowledged_bytes(int fd) {
     if (ioctl(fd, SIOCOUTQ, &count) < 0) return -1;
     return count;
 }
+
+// glibc's cap on malloc arenas (mallopt(M_ARENA_MAX)), which bounds the server's RSS:
+// see Sources/Bootstrap/Composition/MallocArenas.swift. Returns 1 on success.
+static inline int sealpost_limit_malloc_arenas(int count) { return mallopt(M_ARENA_MAX, count); }
 
 static inline unsigned int sealpost_epoll_in(void) { return EPOLLIN; }
 static inline unsigned int sealpost_epoll_out(void) { return EPOLLOUT; }

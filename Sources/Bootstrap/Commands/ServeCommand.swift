@@ -70,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        MallocArenas.limitToCores()
         let configuration = try resolveConfiguration()
         let target = try checkPrivileges(host: configuration.server.host)
         let level = configuration.logLevel

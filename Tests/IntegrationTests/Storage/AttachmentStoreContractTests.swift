@@ -76,6 +76,23 @@ struct AttachmentStoreContractTests {
         }
     }
 
+    @Test("a read spanning many small writes gives them all back, from any offset", arguments: StoreKind.available)
+    func readAcrossManyWrites(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let store = stores.attachments
+            // 100 writes of 1,000 bytes: more than one batch of rows for PostgreSQL's reads.
+            let bytes = pattern(100_000, seed: 7)
+            let attachment = record(size: UInt64(bytes.count))
+            try await store.create(attachment)
+            for start in stride(from: 0, to: bytes.count, by: 1_000) {
+                _ = try await store.append(to: attachment.id, at: UInt64(start), Array(bytes[start..<(start + 1_000)]))
+            }
+            #expect(try await store.read(attachment.id, at: 0, count: 100_000) == bytes)
+            #expect(try await store.read(attachment.id, at: 12_345, count: 80_000) == Array(bytes[12_345..<92_345]))
+            #expect(try await store.read(attachment.id, at: 99_500, count: 80_000) == Array(bytes[99_500...]))
+        }
+    }
+
     @Test("concurrent appends at one offset: exactly one succeeds", arguments: StoreKind.available)
     func concurrentAppends(kind: StoreKind) async throws {
         try await AccountTestStores.with(kind) { stores in

@@ -27,6 +27,16 @@ final class AttachmentFiles: Sendable {
     /// it should have used, never interleaved.
     private let appending = Mutex<Set<AttachmentID>>([])
     private let created = Mutex(false)
+    /// Lengths of the files this process has written or measured, so that a look-up (every
+    /// ATTACH_WRITE and ATTACH_READ asks) needs no system call: only `append` changes a
+    /// length, one at a time per attachment, and `remove` ends it. `epoch` moves on every
+    /// removal, so a measurement that raced one is not kept. Cleared past `maxKnown`.
+    private let known = Mutex(Known())
+    private struct Known {
+        var lengths: [AttachmentID: UInt64] = [:]
+        var epoch: UInt64 = 0
+    }
+    private static let maxKnown = 4096
 
     init(path: String) {
         self.path = path
@@ -46,15 +56,32 @@ final class AttachmentFiles: Sendable {
 
     /// Bytes stored for `id`: its file's length, 0 when there is no file yet.
     func length(_ id: AttachmentID) async throws -> UInt64 {
+        if let length = known.withLock({ $0.lengths[id] }) { return length }
+        return try await Self.blocking { [self] in try lengthNow(id) }
+    }
+
+    /// `length(_:)` on the calling thread, for callers already on a thread that may block
+    /// (a database's queue); never on an event loop.
+    func lengthNow(_ id: AttachmentID) throws -> UInt64 {
+        let (cached, epoch) = known.withLock { ($0.lengths[id], $0.epoch) }
+        if let cached { return cached }
         let file = filePath(id)
-        return try await Self.blocking {
-            var info = stat()
-            if stat(file, &info) != 0 {
-                if errno == ENOENT { return 0 }
-                throw Self.failure("stat", file)
-            }
-            return UInt64(info.st_size)
+        var info = stat()
+        if stat(file, &info) != 0 {
+            if errno == ENOENT { return 0 }
+            throw Self.failure("stat", file)
         }
+        let length = UInt64(info.st_size)
+        known.withLock { known in
+            // An append since then has put the newer length; a removal moved the epoch.
+            if known.epoch == epoch, known.lengths[id] == nil { remember(id, length, in: &known) }
+        }
+        return length
+    }
+
+    private func remember(_ id: AttachmentID, _ length: UInt64, in known: inout Known) {
+        if known.lengths.count >= Self.maxKnown { known.lengths.removeAll() }
+        known.lengths[id] = length
     }
 
     /// Appends `bytes` at `offset`, which must be the file's length; a write that would pass
@@ -66,7 +93,9 @@ final class AttachmentFiles: Sendable {
         defer { _ = appending.withLock { $0.remove(id) } }
         try await create()
         let file = filePath(id)
-        return try await Self.blocking {
+        return try await Self.blocking { [self] in
+            // Unknown while the write is under way: a failed one truncates back.
+            known.withLock { _ = $0.lengths.removeValue(forKey: id) }
             let fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw Self.failure("open", file) }
             defer { close(fd) }
@@ -90,10 +119,12 @@ final class AttachmentFiles: Sendable {
             } catch {
                 // All or nothing: a failed write leaves the offset where it was.
                 _ = ftruncate(fd, off_t(offset))
+                known.withLock { _ = $0.lengths.removeValue(forKey: id) }
                 throw error
             }
             let end = offset + UInt64(bytes.count)
             if end == size, fsync(fd) != 0 { throw Self.failure("fsync", file) }
+            known.withLock { remember(id, end, in: &$0) }
             return end
         }
     }
@@ -108,20 +139,23 @@ final class AttachmentFiles: Sendable {
                 throw Self.failure("open", file)
             }
             defer { close(fd) }
-            var bytes = [UInt8](repeating: 0, count: count)
-            var filled = 0
-            while filled < count {
-                let got = bytes.withUnsafeMutableBytes { buffer in
-                    pread(fd, buffer.baseAddress! + filled, count - filled, off_t(offset) + off_t(filled))
+            var failure: StoreError?
+            // Not zero-filled first: only the bytes read are kept.
+            let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                var filled = 0
+                while filled < count {
+                    let got = pread(fd, buffer.baseAddress! + filled, count - filled, off_t(offset) + off_t(filled))
+                    if got < 0 {
+                        if errno == EINTR { continue }
+                        failure = Self.failure("read", file)
+                        break
+                    }
+                    if got == 0 { break }
+                    filled += got
                 }
-                if got < 0 {
-                    if errno == EINTR { continue }
-                    throw Self.failure("read", file)
-                }
-                if got == 0 { break }
-                filled += got
+                initialized = filled
             }
-            bytes.removeSubrange(filled...)
+            if let failure { throw failure }
             return bytes
         }
     }
@@ -129,6 +163,10 @@ final class AttachmentFiles: Sendable {
     /// Removes the files of `ids`, ignoring those already gone.
     func remove(_ ids: [AttachmentID]) async {
         guard !ids.isEmpty else { return }
+        known.withLock { known in
+            known.epoch += 1
+            for id in ids { known.lengths[id] = nil }
+        }
         let files = ids.map(filePath)
         _ = try? await Self.blocking {
             for file in files { unlink(file) }

@@ -9,6 +9,13 @@ import Domain
 /// processes, never both succeed at one offset, and a process killed mid-write leaves
 /// `stored` at the last committed chunk. Deleting an attachment row deletes its chunks
 /// (`ON DELETE CASCADE`), so nothing is left behind.
+///
+/// Only the append that completes an attachment waits for its commit to be flushed; the
+/// others commit with `synchronous_commit` off, as the SQLite store's appends are not
+/// fsynced. `stored` and its chunk commit together, so a crash of the machine (a crash of
+/// the server loses nothing) can only take the newest appends back, never leave a hole,
+/// and the upload resumes from the `stored` that ATTACH_STATUS reports. The completing
+/// commit flushes the WAL, and with it every earlier append.
 public final class PostgresAttachmentStore: AttachmentStore {
     private let pool: PostgresConnectionPool
     /// Chunk rows fetched per query while reading.
@@ -46,22 +53,24 @@ public final class PostgresAttachmentStore: AttachmentStore {
     public func attachment(_ id: AttachmentID) async throws -> StoredAttachment? {
         try await mappingPostgresErrors {
             try await withConnection { connection -> StoredAttachment? in
+                // One round trip (every write and read asks): a row per recipient, the
+                // attachment's columns repeated; recipient NULL when there is none.
                 let rows = try connection.execute(
-                    prepared: "v3_attach_get",
-                    "SELECT uploader, size, stored, created_at, expires_at FROM attachments WHERE id = $1", [.bytes(id.bytes)])
-                guard rows.count == 1 else { return nil }
+                    prepared: "v3_attach_get_all", """
+                    SELECT a.uploader, a.size, a.stored, a.created_at, a.expires_at, r.recipient, r.done
+                    FROM attachments a LEFT JOIN attachment_recipients r ON r.attachment = a.id
+                    WHERE a.id = $1 ORDER BY r.position
+                    """, [.bytes(id.bytes)])
+                guard rows.count >= 1 else { return nil }
                 guard let uploader = AccountID(bytes: try rows.bytes(0, 0)) else {
                     throw PostgresError(.protocolViolation, message: "attachment \(id) has a malformed uploader")
                 }
-                let people = try connection.execute(
-                    prepared: "v3_attach_get_recipients",
-                    "SELECT recipient, done FROM attachment_recipients WHERE attachment = $1 ORDER BY position", [.bytes(id.bytes)])
                 var recipients: [AccountID] = []
                 var done: Set<AccountID> = []
-                for row in 0..<people.count {
-                    guard let recipient = AccountID(bytes: try people.bytes(row, 0)) else { continue }
+                for row in 0..<rows.count where !rows.isNull(row, 5) {
+                    guard let recipient = AccountID(bytes: try rows.bytes(row, 5)) else { continue }
                     recipients.append(recipient)
-                    if try people.bytes(row, 1) == [1] { done.insert(recipient) }
+                    if try rows.bytes(row, 6) == [1] { done.insert(recipient) }
                 }
                 return StoredAttachment(
                     id: id, uploader: uploader, recipients: recipients, done: done,
@@ -77,9 +86,13 @@ public final class PostgresAttachmentStore: AttachmentStore {
             try await withConnection { connection in
                 try connection.transaction {
                     let moved = try connection.execute(
-                        prepared: "v3_attach_advance",
-                        "UPDATE attachments SET stored = $3 WHERE id = $1 AND stored = $2 AND $3 <= size RETURNING stored",
+                        prepared: "v3_attach_advance_size",
+                        "UPDATE attachments SET stored = $3 WHERE id = $1 AND stored = $2 AND $3 <= size RETURNING size",
                         [.bytes(id.bytes), .int64(Int64(bitPattern: offset)), .int64(Int64(bitPattern: end))])
+                    if moved.count == 1, UInt64(bitPattern: try moved.int(0, 0)) > end {
+                        // Not the last chunk: its commit need not wait for the WAL flush.
+                        try connection.execute("SET LOCAL synchronous_commit TO off")
+                    }
                     guard moved.count == 1 else {
                         let rows = try connection.execute(
                             prepared: "v3_attach_offsets", "SELECT stored, size FROM attachments WHERE id = $1", [.bytes(id.bytes)])
@@ -101,32 +114,63 @@ public final class PostgresAttachmentStore: AttachmentStore {
     public func read(_ id: AttachmentID, at offset: UInt64, count: Int) async throws -> [UInt8] {
         try await mappingPostgresErrors {
             try await withConnection { connection in
-                let exists = try connection.execute(
-                    prepared: "v3_attach_stored", "SELECT stored FROM attachments WHERE id = $1", [.bytes(id.bytes)])
-                guard exists.count == 1 else { throw AttachmentStoreError.notFound }
-                let stored = UInt64(bitPattern: try exists.int(0, 0))
+                // The stored offset and the first rows in one statement (one snapshot, one
+                // round trip): a row per chunk, `part` NULL when none is in the window.
+                let first = try connection.execute(
+                    prepared: "v3_attach_read_first", """
+                    SELECT a.stored, c.part FROM attachments a
+                    LEFT JOIN LATERAL (
+                        SELECT substring(data FROM (GREATEST($2 - start_offset, 0) + 1)::integer FOR $3::integer) AS part, end_offset
+                        FROM attachment_chunks
+                        WHERE attachment = $1 AND end_offset > $2 AND start_offset < $2 + $3
+                          AND end_offset <= COALESCE((SELECT min(end_offset) FROM attachment_chunks
+                                                      WHERE attachment = $1 AND end_offset >= $2 + $3), $2 + $3)
+                        ORDER BY end_offset LIMIT $4) AS c ON true
+                    WHERE a.id = $1
+                    ORDER BY c.end_offset
+                    """,
+                    [.bytes(id.bytes), .int64(Int64(bitPattern: offset)), .int64(Int64(min(count, Int(Int32.max)))),
+                     .int64(Int64(Self.readBatch))])
+                guard first.count >= 1 else { throw AttachmentStoreError.notFound }
+                let stored = UInt64(bitPattern: try first.int(0, 0))
                 guard offset < stored else { return [] }
                 let wanted = Int(min(UInt64(count), stored - offset))
                 var bytes: [UInt8] = []
-                bytes.reserveCapacity(wanted)
+                try Self.take(first, column: 1, into: &bytes, wanted: wanted)
                 // Each row gives its part of [position, offset + count): substring() reads
-                // only that part of an EXTERNAL value.
+                // only that part of an EXTERNAL value. Chunks are contiguous, so the rows
+                // wanted end at the first chunk reaching the window's end: that bound stops
+                // the index scan there (without it, the scan filtered every later chunk of
+                // the attachment on each read, and a download took time quadratic in its size).
                 while bytes.count < wanted {
                     let position = Int64(offset) + Int64(bytes.count)
                     let rows = try connection.execute(
-                        prepared: "v3_attach_read", """
+                        prepared: "v3_attach_read_bounded", """
                         SELECT substring(data FROM (GREATEST($2 - start_offset, 0) + 1)::integer FOR $3::integer)
                         FROM attachment_chunks
                         WHERE attachment = $1 AND end_offset > $2 AND start_offset < $2 + $3
+                          AND end_offset <= COALESCE((SELECT min(end_offset) FROM attachment_chunks
+                                                      WHERE attachment = $1 AND end_offset >= $2 + $3), $2 + $3)
                         ORDER BY end_offset LIMIT $4
                         """,
                         [.bytes(id.bytes), .int64(position), .int64(Int64(wanted - bytes.count)), .int64(Int64(Self.readBatch))])
                     guard rows.count > 0 else { break }
-                    for row in 0..<rows.count {
-                        bytes.append(contentsOf: try rows.bytes(row, 0).prefix(wanted - bytes.count))
-                    }
+                    try Self.take(rows, column: 0, into: &bytes, wanted: wanted)
                 }
                 return bytes
+            }
+        }
+    }
+
+    /// Appends the parts in `column` of `rows` (NULLs skipped) to `bytes`, up to `wanted`.
+    private static func take(_ rows: PostgresRows, column: Int, into bytes: inout [UInt8], wanted: Int) throws {
+        for row in 0..<rows.count where !rows.isNull(row, column) {
+            let part = try rows.bytes(row, column)
+            if bytes.isEmpty, part.count == wanted {
+                bytes = part  // a read of one whole chunk: no second copy
+            } else {
+                if bytes.isEmpty { bytes.reserveCapacity(wanted) }
+                bytes.append(contentsOf: part.prefix(wanted - bytes.count))
             }
         }
     }

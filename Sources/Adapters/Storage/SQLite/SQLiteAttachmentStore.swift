@@ -2,6 +2,7 @@ import Application
 import Domain
 import Foundation
 import GRDB
+import Synchronization
 
 /// v3 attachments for the SQLite store: metadata in the `attachments` and
 /// `attachment_recipients` tables, bytes in files beside the database
@@ -11,6 +12,12 @@ import GRDB
 /// after kill -9 the upload resumes where the file ends. A row is written before its file
 /// exists and deleted before its file is, so a file without a row is an orphan, which
 /// `expire` removes.
+///
+/// Every ATTACH_WRITE and ATTACH_READ looks its attachment up, so the rows this process has
+/// read or written are kept in memory (`Known`): SQLite serves one process only (README), so
+/// only this process changes them, and each change here drops or replaces its entry. A
+/// look-up then costs what the in-memory store's does, the file's length; a row not known
+/// is read with that length in one hop on the database's queue.
 public final class SQLiteAttachmentStore: AttachmentStore {
     private let pool: DatabasePool
     private let files: AttachmentFiles
@@ -18,6 +25,16 @@ public final class SQLiteAttachmentStore: AttachmentStore {
     /// Expiry's statements (`limits.attachmentTTLDays`), which `attachments_by_expiry` serves.
     static let expiredSQL = "SELECT id FROM attachments WHERE expires_at <= ?"
     static let expireSQL = "DELETE FROM attachments WHERE expires_at <= ?"
+
+    /// Rows by id, `stored` left at 0 (it is the file's length, read at each look-up).
+    /// `epoch` moves on every change, so a look-up that raced one does not put back the
+    /// row it read before. Cleared past `maxKnown`.
+    private struct Known {
+        var records: [AttachmentID: StoredAttachment] = [:]
+        var epoch: UInt64 = 0
+    }
+    private let known = Mutex(Known())
+    private static let maxKnown = 4096
 
     init(pool: DatabasePool, directory: String) {
         self.pool = pool
@@ -41,11 +58,18 @@ public final class SQLiteAttachmentStore: AttachmentStore {
                 }
             }
         }
+        let record = InMemoryAttachmentStore.with(attachment, stored: 0)
+        known.withLock { known in
+            known.epoch += 1
+            Self.insert(record, into: &known)
+        }
     }
 
     public func attachment(_ id: AttachmentID) async throws -> StoredAttachment? {
-        guard let record = try await record(id) else { return nil }
-        return InMemoryAttachmentStore.with(record, stored: try await files.length(id))
+        if let record = known.withLock({ $0.records[id] }) {
+            return InMemoryAttachmentStore.with(record, stored: try await files.length(id))
+        }
+        return try await load(id, withLength: true)
     }
 
     public func append(to id: AttachmentID, at offset: UInt64, _ bytes: [UInt8]) async throws -> UInt64 {
@@ -73,6 +97,7 @@ public final class SQLiteAttachmentStore: AttachmentStore {
             }
         }
         guard let left else { throw AttachmentStoreError.notFound }
+        forget([id])  // its done set changed; read again when next asked
         if left == 0 { await files.remove([id]) }
         return left
     }
@@ -84,7 +109,10 @@ public final class SQLiteAttachmentStore: AttachmentStore {
                 return db.changesCount > 0
             }
         }
-        if deleted { await files.remove([id]) }
+        if deleted {
+            forget([id])
+            await files.remove([id])
+        }
         return deleted
     }
 
@@ -97,8 +125,9 @@ public final class SQLiteAttachmentStore: AttachmentStore {
             }
         }
         // Then the files of no row: deleted rows whose unlink never happened (a crash).
-        let known = try await knownIDs()
-        let orphans = try await files.list().map(\.id).filter { !known.contains($0) }
+        let rows = try await knownIDs()
+        let orphans = try await files.list().map(\.id).filter { !rows.contains($0) }
+        forget(expired + orphans)
         await files.remove(expired + orphans)
         return expired.count
     }
@@ -120,20 +149,34 @@ public final class SQLiteAttachmentStore: AttachmentStore {
     }
 
     private func size(of id: AttachmentID) async throws -> UInt64? {
-        try await SQLiteErrors.mapping {
-            try await pool.read { db in
-                try Int64.fetchOne(db, sql: "SELECT size FROM attachments WHERE id = ?", arguments: [Data(id.bytes)])
-                    .map { UInt64(bitPattern: $0) }
-            }
+        if let size = known.withLock({ $0.records[id]?.size }) { return size }
+        return try await load(id, withLength: false)?.size
+    }
+
+    private static func insert(_ record: StoredAttachment, into known: inout Known) {
+        if known.records.count >= maxKnown { known.records.removeAll() }
+        known.records[record.id] = record
+    }
+
+    private func forget(_ ids: [AttachmentID]) {
+        known.withLock { known in
+            known.epoch += 1
+            for id in ids { known.records[id] = nil }
         }
     }
 
-    private func record(_ id: AttachmentID) async throws -> StoredAttachment? {
+    /// The row of `id`, with `stored` its file's length when `withLength` (read on the
+    /// database's queue, never an event loop), else 0; keeps it in `known` unless something
+    /// changed meanwhile.
+    private func load(_ id: AttachmentID, withLength: Bool) async throws -> StoredAttachment? {
         let key = Data(id.bytes)
-        return try await SQLiteErrors.mapping {
+        let files = self.files
+        let epoch = known.withLock { $0.epoch }
+        let found = try await SQLiteErrors.mapping {
             try await pool.read { db -> StoredAttachment? in
                 guard let row = try Row.fetchOne(
-                    db, sql: "SELECT uploader, size, created_at, expires_at FROM attachments WHERE id = ?", arguments: [key]) else {
+                    db.cachedStatement(sql: "SELECT uploader, size, created_at, expires_at FROM attachments WHERE id = ?"),
+                    arguments: [key]) else {
                     return nil
                 }
                 let uploaderBytes: Data = row[0]
@@ -143,7 +186,8 @@ public final class SQLiteAttachmentStore: AttachmentStore {
                 var recipients: [AccountID] = []
                 var done: Set<AccountID> = []
                 for recipientRow in try Row.fetchAll(
-                    db, sql: "SELECT recipient, done FROM attachment_recipients WHERE attachment = ? ORDER BY position", arguments: [key]) {
+                    db.cachedStatement(sql: "SELECT recipient, done FROM attachment_recipients WHERE attachment = ? ORDER BY position"),
+                    arguments: [key]) {
                     let bytes: Data = recipientRow[0]
                     guard let recipient = AccountID(bytes: bytes) else { continue }
                     recipients.append(recipient)
@@ -151,9 +195,16 @@ public final class SQLiteAttachmentStore: AttachmentStore {
                 }
                 return StoredAttachment(
                     id: id, uploader: uploader, recipients: recipients, done: done,
-                    size: UInt64(bitPattern: row[1] as Int64), stored: 0,
+                    size: UInt64(bitPattern: row[1] as Int64), stored: withLength ? try files.lengthNow(id) : 0,
                     createdAt: UInt64(bitPattern: row[2] as Int64), expiresAt: UInt64(bitPattern: row[3] as Int64))
             }
         }
+        if let found {
+            let record = InMemoryAttachmentStore.with(found, stored: 0)
+            known.withLock { known in
+                if known.epoch == epoch { Self.insert(record, into: &known) }
+            }
+        }
+        return found
     }
 }
