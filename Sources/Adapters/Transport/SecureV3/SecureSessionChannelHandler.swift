@@ -50,6 +50,9 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     var unflushed = false
     /// An end-of-tick `settle` is scheduled.
     var settleScheduled = false
+    /// Reads are paused until then after a refusal with a retry-after (§7.4).
+    var readsPausedUntil: NIODeadline?
+    var refusalPauseTimer: Scheduled<Void>?
 
     /// - Parameters:
     ///   - router: runs the requests; `nil` serves the channel alone (every sign-in is refused
@@ -85,6 +88,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         authDeadline = nil
         endDelivery()
         endAttachments()
+        endRefusalPause()
         self.context = nil
     }
 
@@ -94,6 +98,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         closing = true
         endDelivery()
         endAttachments()
+        endRefusalPause()
         context.fireChannelInactive()
     }
 
@@ -137,7 +142,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable, attachmentBytes <= attachmentBytesLimit {
+        if readsPausedUntil == nil, context.channel.isWritable, attachmentBytes <= attachmentBytesLimit {
             context.read()
         } else {
             readPending = true
@@ -149,10 +154,10 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    /// Issues the `read` held back, once the channel is writable and the attachment bytes are
-    /// under their limit again.
+    /// Issues the `read` held back, once the channel is writable, the attachment bytes are
+    /// under their limit again and no refusal pause runs.
     func resumeReading(context: ChannelHandlerContext) {
-        if readPending, context.channel.isWritable, attachmentBytes <= attachmentBytesLimit {
+        if readPending, readsPausedUntil == nil, context.channel.isWritable, attachmentBytes <= attachmentBytesLimit {
             readPending = false
             context.read()
         }
@@ -241,6 +246,9 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                     handler.perform(handler.machine.authenticated(requestID: requestID, as: account, result: result, notices: notices), context: context)
                 case .refused(let error):
                     handler.perform(handler.machine.authenticationRefused(requestID: requestID, error), context: context)
+                    if let pause = SecureSessionChannelHandler.refusalPause(after: [(requestID, .error(requestID: requestID, error))]) {
+                        handler.pauseReading(for: pause, context: context)
+                    }
                 }
             }
         }
@@ -248,7 +256,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
 
     /// Runs the requests gathered from one read in one task (concurrently among themselves,
     /// so that SENDs share their stores' commits), then writes their answers in request order
-    /// and flushes once.
+    /// and flushes once. A refusal with a retry-after pauses the session's reads (§7.4).
     func runBatch(context: ChannelHandlerContext) {
         guard let router, !batch.isEmpty, !closing else { return }
         let requests = batch
@@ -272,6 +280,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                     return answers.compactMap { $0 }
                 }
             }
+            let pause = SecureSessionChannelHandler.refusalPause(after: answers)
             loop.execute {
                 let handler = handler.value
                 guard let context = handler.context, !handler.closing else { return }
@@ -279,6 +288,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                     handler.perform(handler.machine.completed(requestID: requestID, answer), context: context)
                     if handler.closing { return }
                 }
+                if let pause { handler.pauseReading(for: pause, context: context) }
             }
         }
     }
@@ -340,6 +350,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
             written = promise.futureResult
         }
+        if let pause = Self.refusalPause(after: [(job.requestID, answer)]) { pauseReading(for: pause, context: context) }
         resumeReading(context: context)
         if attachmentBytes > attachmentBytesLimit, let written {
             return written.flatMapErrorThrowing { _ in }
