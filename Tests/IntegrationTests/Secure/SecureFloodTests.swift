@@ -74,13 +74,21 @@ struct SecureFloodTests {
             let other = try V3TestAccount("other")
             let otherID = try await SecureLimitsTests.register(other, on: server)
             // Friends send to the flooded inbox; the other sends to inboxes of its own. Each
-            // pair stays under its burst; the first six of each serve the quiet phase.
-            let friends = try await Self.register("friend", 56, on: server)[...]
-            let otherRecipients = try await Self.register("other-recipient", 56, on: server).map(\.1)[...]
+            // pair stays under its burst; the first half of each serve the quiet phase.
+            let friends = try await Self.register("friend", 100, on: server)[...]
+            let otherRecipients = try await Self.register("other-recipient", 100, on: server).map(\.1)[...]
 
-            // Quiet: each bystander in turn, no flood.
-            let friendBefore = try await Self.sample(friends.prefix(6), to: [recipientID], on: server)
-            let otherBefore = try await Self.sample([(other, otherID)], to: otherRecipients.prefix(6), on: server)
+            // Quiet: each bystander in turn samples for a second at least, 200 times at least,
+            // as during the flood below, so that both phases meet this machine's other load
+            // for as long.
+            func quietly(_ senders: ArraySlice<(V3TestAccount, AccountID)>, to recipients: ArraySlice<AccountID>) async throws -> Latencies {
+                let measuring = ContinuousClock.now
+                return try await Self.sample(senders, to: recipients, on: server) { taken in
+                    taken >= 200 && ContinuousClock.now - measuring > .seconds(1)
+                }
+            }
+            let friendBefore = try await quietly(friends.prefix(50), to: [recipientID])
+            let otherBefore = try await quietly([(other, otherID)], to: otherRecipients.prefix(50))
 
             // Flood: the flooder pipelines 200 SENDs at a time until the bystanders are done.
             let progress = FloodProgress()
@@ -114,8 +122,8 @@ struct SecureFloodTests {
                 }
                 return (latencies, progress.rounds - first)
             }
-            let (friendDuring, friendRounds) = try await during(friends.dropFirst(6), to: [recipientID])
-            let (otherDuring, otherRounds) = try await during([(other, otherID)], to: otherRecipients.dropFirst(6))
+            let (friendDuring, friendRounds) = try await during(friends.dropFirst(50), to: [recipientID])
+            let (otherDuring, otherRounds) = try await during([(other, otherID)], to: otherRecipients.dropFirst(50))
             progress.stop()
             let result = try await flood
             let seconds = (ContinuousClock.now - start) / .seconds(1)

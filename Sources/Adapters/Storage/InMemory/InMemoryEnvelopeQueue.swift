@@ -24,6 +24,27 @@ public final class InMemoryEnvelopeQueue: EnvelopeQueue {
         /// The recipients whose inboxes each holder has leases in (a session leases for one
         /// account, so usually one), so that renewing and releasing look at those only.
         var holders: [LeaseHolder: Set<AccountID>] = [:]
+        /// What each inbox holds, in all and per sender, kept beside it so that a SEND's cap
+        /// check costs the same however full the inbox is.
+        var tallies: [AccountID: Tally] = [:]
+
+        /// Counts `envelope` in (`sign` 1) or out (-1) of its recipient's tally.
+        mutating func record(_ envelope: QueuedEnvelope, sign: Int) {
+            let bytes = envelope.envelope.count * sign
+            var tally = tallies.removeValue(forKey: envelope.recipient) ?? Tally()
+            tally.messages += sign
+            tally.bytes += bytes
+            let sender = tally.senders[envelope.sender, default: (0, 0)]
+            let left = (messages: sender.messages + sign, bytes: sender.bytes + bytes)
+            tally.senders[envelope.sender] = left.messages > 0 ? left : nil
+            if tally.messages > 0 { tallies[envelope.recipient] = tally }
+        }
+    }
+
+    private struct Tally {
+        var messages = 0
+        var bytes = 0
+        var senders: [AccountID: (messages: Int, bytes: Int)] = [:]
     }
 
     private let state = Mutex(State())
@@ -36,6 +57,7 @@ public final class InMemoryEnvelopeQueue: EnvelopeQueue {
             state.nextID += 1
             let queued = QueuedEnvelope(id: id, recipient: recipient, sender: sender, storedAt: storedAt, envelope: envelope)
             state.inboxes[recipient, default: []].append(Waiting(envelope: queued, lease: nil))
+            state.record(queued, sign: 1)
             return id
         }
     }
@@ -43,20 +65,16 @@ public final class InMemoryEnvelopeQueue: EnvelopeQueue {
     public func enqueue(to recipient: AccountID, from sender: AccountID, envelope: [UInt8], storedAt: UInt64,
                         within cap: InboxCap) -> InboxAdmission {
         state.withLock { state in
-            var usage = InboxUsage(messages: 0, bytes: 0, senderMessages: 0, senderBytes: 0)
-            for waiting in state.inboxes[recipient] ?? [] {
-                usage.messages += 1
-                usage.bytes += waiting.envelope.envelope.count
-                if waiting.envelope.sender == sender {
-                    usage.senderMessages += 1
-                    usage.senderBytes += waiting.envelope.envelope.count
-                }
-            }
+            let tally = state.tallies[recipient] ?? Tally()
+            let fromSender = tally.senders[sender] ?? (0, 0)
+            let usage = InboxUsage(messages: tally.messages, bytes: tally.bytes,
+                                   senderMessages: fromSender.messages, senderBytes: fromSender.bytes)
             if let refusal = cap.refusal(adding: envelope.count, waiting: usage) { return refusal }
             let id = MessageID(state.nextID)
             state.nextID += 1
             let queued = QueuedEnvelope(id: id, recipient: recipient, sender: sender, storedAt: storedAt, envelope: envelope)
             state.inboxes[recipient, default: []].append(Waiting(envelope: queued, lease: nil))
+            state.record(queued, sign: 1)
             return .stored(id)
         }
     }
@@ -68,6 +86,7 @@ public final class InMemoryEnvelopeQueue: EnvelopeQueue {
                 guard var inbox = state.inboxes[recipient] else { continue }
                 state.inboxes[recipient] = nil
                 let before = inbox.count
+                for waiting in inbox where waiting.envelope.storedAt < cutoff { state.record(waiting.envelope, sign: -1) }
                 inbox.removeAll { $0.envelope.storedAt < cutoff }
                 deleted += before - inbox.count
                 if !inbox.isEmpty { state.inboxes[recipient] = inbox }
@@ -100,6 +119,7 @@ public final class InMemoryEnvelopeQueue: EnvelopeQueue {
             guard var inbox = state.inboxes[recipient] else { return 0 }
             state.inboxes[recipient] = nil
             let before = inbox.count
+            for waiting in inbox where ids.contains(waiting.envelope.id) { state.record(waiting.envelope, sign: -1) }
             inbox.removeAll { ids.contains($0.envelope.id) }
             if !inbox.isEmpty { state.inboxes[recipient] = inbox }
             return before - inbox.count
