@@ -7,43 +7,69 @@ import Testing
 
 /// One account flooding over real TLS (docs/protocol-v3.md §7.1, §7.4): it is rate-limited,
 /// its reads are paused until its retry-after, and the others, a sender to the same inbox and
-/// a sender to other inboxes, are served at the latency they had before the flood, measured in
-/// the same test.
+/// a sender to other inboxes, are served at the latency they have while it is quiet.
+///
+/// Quiet and flooded windows alternate within each bystander's run, so that both meet this
+/// machine's other load (other tests, other builds) alike.
 @Suite("secure flood", .serialized)
 struct SecureFloodTests {
-    /// SENDs a sampler makes per pair: below the pair's burst (60), so that a well-behaved
-    /// sender is never rate-limited itself.
-    static let perPair = 50
+    /// The pair's burst in this test: large enough that a bystander's thousands of samples
+    /// stay within it (each pair sends `perPair` at most), so it is never limited itself.
+    static let burst = 1000
+    static let perPair = 900
 
-    /// The defaults, except that a pair's bucket refills four times a second, so that a flood
-    /// meets several retry-afters in a second, and that one address may register the test's
-    /// many accounts.
+    /// The defaults, except: a pair's bucket holds `burst` and refills four times a second,
+    /// so that a flood meets several retry-afters a second; the inbox holds all the test
+    /// sends; one address may register the test's accounts.
     static var limits: AccountLimits {
         var limits = AccountLimits()
-        limits.rates.sendsPerPair = .burst(60, thenOneEvery: 0.25)
+        limits.rates.sendsPerPair = .burst(Double(burst), thenOneEvery: 0.25)
         limits.rates.registrations = .burst(1000, thenOneEvery: 1)
+        limits.inbox = InboxCap(maxMessages: 100_000, maxBytes: 1 << 30, senderSharePercent: 25)
         return limits
     }
 
-    /// The round trips of well-behaved SENDs made one at a time: `senders` each sign in on a
-    /// session of their own first, then each in turn sends `perPair` to each recipient, until
-    /// `enough` says so (given the samples taken so far) or the pairs are used up.
-    static func sample(_ senders: ArraySlice<(V3TestAccount, AccountID)>, to recipients: ArraySlice<AccountID>, on server: SecureTestServer,
-                       enough: @Sendable (Int) -> Bool = { _ in false }) async throws -> Latencies {
+    /// Round trips of well-behaved SENDs made one at a time, sorted by when they were made.
+    struct Samples {
+        var quiet: [Duration] = []
+        var flooded: [Duration] = []
+        /// The flood's rounds that ended within flooded windows.
+        var rounds = 0
+        /// Every SEND made, those left out of the samples too.
+        var sent = 0
+    }
+
+    /// One bystander's run: `senders` each sign in on a session of their own first; then
+    /// `cycles` times a quiet window (the flooder parked) and a flooded window, each 300 ms at
+    /// least, the flooded one until a round of the flood has ended in it too. Samples taken
+    /// while the gate changed are left out.
+    static func measure(_ senders: ArraySlice<(V3TestAccount, AccountID)>, to recipients: ArraySlice<AccountID>, on server: SecureTestServer,
+                        gate: FloodGate, cycles: Int) async throws -> Samples {
         try await withSessions(senders, on: server) { (probes: [V3Probe]) async throws in
-            var samples: [Duration] = []
-            for probe in probes {
-                for recipient in recipients {
-                    for _ in 0..<perPair {
-                        if enough(samples.count) { return Latencies(samples) }
+            let plan = probes.indices.flatMap { probe in recipients.flatMap { recipient in repeatElement((probe, recipient), count: perPair) } }
+            var next = 0
+            var samples = Samples()
+            for _ in 0..<cycles {
+                for flooding in [false, true] {
+                    if flooding { gate.open() } else { gate.close() }
+                    let (opened, firstRound) = (ContinuousClock.now, gate.rounds)
+                    while ContinuousClock.now - opened < .milliseconds(300) || (flooding ? gate.rounds == firstRound : !gate.parked) {
+                        guard next < plan.count else { throw ProbeError("the bystander's pairs ran out") }
+                        let (probe, recipient) = plan[next]
+                        next += 1
+                        samples.sent += 1
+                        let phase = gate.phase
                         let start = ContinuousClock.now
-                        let answer = try await probe.call(.send(recipient: recipient, envelope: SecureLimitsTests.envelope(1)))
+                        let answer = try await probes[probe].call(.send(recipient: recipient, envelope: SecureLimitsTests.envelope(1)))
+                        let elapsed = ContinuousClock.now - start
                         guard case .success = answer else { throw ProbeError("a well-behaved SEND was refused: \(answer)") }
-                        samples.append(ContinuousClock.now - start)
+                        guard let phase, gate.phase == phase else { continue }
+                        if phase == .flooding { samples.flooded.append(elapsed) } else { samples.quiet.append(elapsed) }
                     }
+                    if flooding { samples.rounds += gate.rounds - firstRound }
                 }
             }
-            return Latencies(samples)
+            return samples
         }
     }
 
@@ -73,29 +99,16 @@ struct SecureFloodTests {
             let flooderID = try await SecureLimitsTests.register(flooder, on: server)
             let other = try V3TestAccount("other")
             let otherID = try await SecureLimitsTests.register(other, on: server)
-            // Friends send to the flooded inbox; the other sends to inboxes of its own. Each
-            // pair stays under its burst; the first half of each serve the quiet phase.
-            let friends = try await Self.register("friend", 100, on: server)[...]
-            let otherRecipients = try await Self.register("other-recipient", 100, on: server).map(\.1)[...]
+            // Friends send to the flooded inbox; the other sends to inboxes of its own.
+            let friends = try await Self.register("friend", 16, on: server)[...]
+            let otherRecipients = try await Self.register("other-recipient", 16, on: server).map(\.1)[...]
 
-            // Quiet: each bystander in turn samples for a second at least, 200 times at least,
-            // as during the flood below, so that both phases meet this machine's other load
-            // for as long.
-            func quietly(_ senders: ArraySlice<(V3TestAccount, AccountID)>, to recipients: ArraySlice<AccountID>) async throws -> Latencies {
-                let measuring = ContinuousClock.now
-                return try await Self.sample(senders, to: recipients, on: server) { taken in
-                    taken >= 200 && ContinuousClock.now - measuring > .seconds(1)
-                }
-            }
-            let friendBefore = try await quietly(friends.prefix(50), to: [recipientID])
-            let otherBefore = try await quietly([(other, otherID)], to: otherRecipients.prefix(50))
-
-            // Flood: the flooder pipelines 200 SENDs at a time until the bystanders are done.
-            let progress = FloodProgress()
+            // The flooder pipelines 200 SENDs at a time while the gate is open.
+            let gate = FloodGate()
             let start = ContinuousClock.now
             async let flood: (stored: Int, refused: Int, retries: [UInt32]) = SecureLimitsTests.signedIn(flooder, flooderID, on: server) { (probe: V3Probe) async throws in
                 var (stored, refused, retries) = (0, 0, [UInt32]())
-                while !progress.stopped {
+                while await gate.pass() {
                     let answers = try await probe.pipeline((0..<200).map { _ in .send(recipient: recipientID, envelope: SecureLimitsTests.envelope(9)) })
                     for answer in answers {
                         switch answer {
@@ -106,54 +119,90 @@ struct SecureFloodTests {
                         case .failure(let error): throw ProbeError("the flood got \(error)")
                         }
                     }
-                    progress.finishedRound()
+                    gate.finishedRound()
                 }
                 return (stored, refused, retries)
             }
             // Let the flood spend its burst and meet its first refusals.
-            #expect(try await eventually(timeout: .seconds(20)) { try await stores.envelopes.waitingCount(for: recipientID) >= 60 && progress.rounds >= 1 })
-            // During: each bystander in turn samples for a second at least, across four of the
-            // flood's rounds at least, 200 times at least.
-            func during(_ senders: ArraySlice<(V3TestAccount, AccountID)>, to recipients: ArraySlice<AccountID>) async throws -> (Latencies, rounds: Int) {
-                let first = progress.rounds
-                let measuring = ContinuousClock.now
-                let latencies = try await Self.sample(senders, to: recipients, on: server) { taken in
-                    taken >= 200 && progress.rounds >= first + 4 && ContinuousClock.now - measuring > .seconds(1)
-                }
-                return (latencies, progress.rounds - first)
+            gate.open()
+            let burstSpent = try await eventually(timeout: .seconds(30)) {
+                try await stores.envelopes.waitingCount(for: recipientID) >= Self.burst && gate.rounds >= Self.burst / 200 + 1
             }
-            let (friendDuring, friendRounds) = try await during(friends.dropFirst(50), to: [recipientID])
-            let (otherDuring, otherRounds) = try await during([(other, otherID)], to: otherRecipients.dropFirst(50))
-            progress.stop()
+            #expect(burstSpent)
+            let friend = try await Self.measure(friends, to: [recipientID], on: server, gate: gate, cycles: 3)
+            let bystander = try await Self.measure([(other, otherID)], to: otherRecipients, on: server, gate: gate, cycles: 3)
+            gate.stop()
             let result = try await flood
             let seconds = (ContinuousClock.now - start) / .seconds(1)
 
-            print("flood: flooder stored \(result.stored), refused \(result.refused) (\(Int(Double(result.refused) / seconds))/s, retry-after \(result.retries.min() ?? 0)–\(result.retries.max() ?? 0) ms) in \(String(format: "%.1f", seconds)) s; \(friendRounds) and \(otherRounds) of its rounds while the bystanders sampled")
-            print("flood: friend → same recipient, quiet \(friendBefore); during \(friendDuring)")
-            print("flood: other → other recipients, quiet \(otherBefore); during \(otherDuring)")
-            // 60 at once, then four a second at most; served again after each retry-after.
-            #expect(result.stored > 60 && Double(result.stored) <= 60 + 4 * seconds + 1)
+            let (friendQuiet, friendFlooded) = (Latencies(friend.quiet), Latencies(friend.flooded))
+            let (otherQuiet, otherFlooded) = (Latencies(bystander.quiet), Latencies(bystander.flooded))
+            print("flood: flooder stored \(result.stored), refused \(result.refused) (retry-after \(result.retries.min() ?? 0)–\(result.retries.max() ?? 0) ms) in \(String(format: "%.1f", seconds)) s; \(friend.rounds) and \(bystander.rounds) of its rounds in the bystanders' flooded windows")
+            print("flood: friend → same recipient, quiet \(friendQuiet); flooded \(friendFlooded)")
+            print("flood: other → other recipients, quiet \(otherQuiet); flooded \(otherFlooded)")
+            // `burst` at once, then four a second at most; served again after each retry-after.
+            #expect(result.stored > Self.burst && Double(result.stored) <= Double(Self.burst) + 4 * seconds + 1)
             #expect(result.refused > 0 && result.retries.allSatisfy { $0 > 0 && $0 <= 250 })
-            // The bystanders' samples overlapped the flood's refusals.
-            #expect(friendRounds >= 2 && otherRounds >= 2)
-            for (quiet, during) in [(friendBefore, friendDuring), (otherBefore, otherDuring)] {
-                #expect(during.sorted.count >= 200)
-                #expect(during.p50 <= max(quiet.p50 * 2, quiet.p50 + .milliseconds(2)))
-                #expect(during.p99 <= max(quiet.p99 * 3, quiet.p99 + .milliseconds(10)))
+            #expect(friend.rounds >= 3 && bystander.rounds >= 3)
+            for (quiet, flooded) in [(friendQuiet, friendFlooded), (otherQuiet, otherFlooded)] {
+                #expect(quiet.sorted.count >= 200 && flooded.sorted.count >= 200)
+                #expect(flooded.p50 <= max(quiet.p50 * 2, quiet.p50 + .milliseconds(2)))
+                #expect(flooded.p99 <= max(quiet.p99 * 3, quiet.p99 + .milliseconds(10)))
             }
             // Nothing refused was stored, nothing accepted was lost.
-            let friendSent = friendBefore.sorted.count + friendDuring.sorted.count
-            #expect(try await stores.envelopes.waitingCount(for: recipientID) == result.stored + friendSent)
+            #expect(try await stores.envelopes.waitingCount(for: recipientID) == result.stored + friend.sent)
         }
     }
 }
 
-/// A background flood's rounds, and the flag that stops it.
-final class FloodProgress: Sendable {
-    private let finished = Atomic(0)
-    private let stopFlag = Atomic(false)
-    var rounds: Int { finished.load(ordering: .relaxed) }
-    var stopped: Bool { stopFlag.load(ordering: .relaxed) }
-    func finishedRound() { finished.add(1, ordering: .relaxed) }
-    func stop() { stopFlag.store(true, ordering: .relaxed) }
+/// Lets a background flood run or parks it between rounds, and tells which phase a
+/// bystander's sample falls in.
+final class FloodGate: Sendable {
+    enum Phase: Hashable, Sendable { case quiet, flooding }
+
+    private struct State {
+        var open = false
+        var parked = false
+        var stopped = false
+        var rounds = 0
+        var waiter: CheckedContinuation<Void, Never>?
+
+        /// Wakes the parked flooder: hands back its continuation.
+        mutating func take() -> CheckedContinuation<Void, Never>? {
+            parked = false
+            defer { waiter = nil }
+            return waiter
+        }
+    }
+
+    private let state = Mutex(State())
+
+    /// Rounds of the flood that have ended.
+    var rounds: Int { state.withLock { $0.rounds } }
+    /// The flooder waits at the closed gate.
+    var parked: Bool { state.withLock { $0.parked } }
+    /// `quiet` while the flooder is parked, `flooding` while the gate is open; `nil` between.
+    var phase: Phase? {
+        state.withLock { $0.open ? .flooding : $0.parked ? .quiet : nil }
+    }
+
+    func open() { let waiter = state.withLock { $0.open = true; return $0.take() }; waiter?.resume() }
+    func close() { state.withLock { $0.open = false } }
+    func stop() { let waiter = state.withLock { $0.stopped = true; $0.open = true; return $0.take() }; waiter?.resume() }
+    func finishedRound() { state.withLock { $0.rounds += 1 } }
+
+    /// The flooder, before each round: true at once while the gate is open, else once it
+    /// opens; false once stopped.
+    func pass() async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let go = state.withLock { state -> Bool in
+                if state.open { return true }
+                state.parked = true
+                state.waiter = continuation
+                return false
+            }
+            if go { continuation.resume() }
+        }
+        return state.withLock { !$0.stopped }
+    }
 }
