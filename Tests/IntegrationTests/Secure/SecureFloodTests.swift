@@ -2,6 +2,7 @@ import Adapters
 import Application
 import Domain
 import Foundation
+import SealpostWire
 import Synchronization
 import Testing
 
@@ -40,8 +41,8 @@ struct SecureFloodTests {
     }
 
     /// One bystander's run: `senders` each sign in on a session of their own first; then
-    /// `cycles` times a quiet window (the flooder parked) and a flooded window, each 300 ms at
-    /// least, the flooded one until a round of the flood has ended in it too. Samples taken
+    /// `cycles` times a quiet window (from when the flooder is parked) and a flooded window,
+    /// each 300 ms at least, the flooded one until a round of the flood has ended in it too. Samples taken
     /// while the gate changed are left out.
     static func measure(_ senders: ArraySlice<(V3TestAccount, AccountID)>, to recipients: ArraySlice<AccountID>, on server: SecureTestServer,
                         gate: FloodGate, cycles: Int) async throws -> Samples {
@@ -52,8 +53,11 @@ struct SecureFloodTests {
             for _ in 0..<cycles {
                 for flooding in [false, true] {
                     if flooding { gate.open() } else { gate.close() }
-                    let (opened, firstRound) = (ContinuousClock.now, gate.rounds)
-                    while ContinuousClock.now - opened < .milliseconds(300) || (flooding ? gate.rounds == firstRound : !gate.parked) {
+                    let (wanted, firstRound): (FloodGate.Phase, Int) = (flooding ? .flooding : .quiet, gate.rounds)
+                    var began: ContinuousClock.Instant?
+                    while true {
+                        if began == nil, gate.phase == wanted { began = ContinuousClock.now }
+                        if let began, ContinuousClock.now - began >= .milliseconds(300), !flooding || gate.rounds > firstRound { break }
                         guard next < plan.count else { throw ProbeError("the bystander's pairs ran out") }
                         let (probe, recipient) = plan[next]
                         next += 1
@@ -151,6 +155,39 @@ struct SecureFloodTests {
             }
             // Nothing refused was stored, nothing accepted was lost.
             #expect(try await stores.envelopes.waitingCount(for: recipientID) == result.stored + friend.sent)
+        }
+    }
+
+    @Test("a session refused with rateLimited is not read until its retry-after (1 s at most); it stays open and is served again after it")
+    func refusalPause() async throws {
+        var limits = AccountLimits()
+        limits.rates.sendsPerPair = .burst(1, thenOneEvery: 2)
+        try await SecureAccountsTests.withServer(.memory, limits: limits) { server, stores in
+            let recipientID = try await SecureLimitsTests.register(try V3TestAccount("recipient"), on: server)
+            let sender = try V3TestAccount("sender")
+            let senderID = try await SecureLimitsTests.register(sender, on: server)
+            let send = V3Request.send(recipient: recipientID, envelope: SecureLimitsTests.envelope(1))
+            try await SecureLimitsTests.signedIn(sender, senderID, on: server) { (probe: V3Probe) async throws in
+                guard case .success = try await probe.call(send) else { Issue.record("the first SEND was refused"); return }
+                guard case .failure(let refused) = try await probe.call(send), refused.knownCode == .rateLimited else {
+                    Issue.record("the second SEND was not rate-limited"); return
+                }
+                #expect(refused.retryAfterMilliseconds > 1000)
+                // Paused for 1 s (the cap): a PING sent now is read, and answered, once it ends.
+                let start = ContinuousClock.now
+                #expect(try await probe.call(.ping) == .success(.done))
+                let waited = ContinuousClock.now - start
+                #expect(waited >= .milliseconds(500))
+                // Served again once the retry-after has passed; each early try pauses it again.
+                var tries = 0
+                let served = try await eventually(timeout: .seconds(15), every: .milliseconds(10)) {
+                    tries += 1
+                    if case .success = try await probe.call(send) { return true } else { return false }
+                }
+                #expect(served)
+                print("refusal pause: a PING after a refusal waited \(Latencies.ms(waited)); the SEND was served again after \(Latencies.ms(ContinuousClock.now - start)), on try \(tries)")
+            }
+            #expect(try await stores.envelopes.waitingCount(for: recipientID) == 2)
         }
     }
 }

@@ -4,7 +4,8 @@ import SealpostWire
 /// The refusal pause (docs/protocol-v3.md §7.4): a session whose requests are refused with a
 /// retry-after stops being read until then, at most `refusalPauseLimit`. What it sent
 /// meanwhile waits in the kernel's socket buffer, where it costs the server no CPU, and is
-/// answered once the pause ends; the session stays open and its pushes go on.
+/// answered once the pause ends; the session stays open and its pushes go on. The bytes of a
+/// read already asked for when the pause began (one at most) are held, unprocessed, until then.
 extension SecureSessionChannelHandler {
     /// The longest a session's reads are paused for one refusal: a retry-after of minutes
     /// (a spent prekey-fetch bucket) must not keep its other requests and ACKs waiting that long.
@@ -35,6 +36,10 @@ extension SecureSessionChannelHandler {
             handler.refusalPauseTimer = nil
             handler.readsPausedUntil = nil
             guard let context = handler.context, !handler.closing else { return }
+            let held = handler.heldReads
+            handler.heldReads = []
+            for buffer in held where !handler.closing { handler.process(buffer, context: context) }
+            if !handler.closing { handler.settle(context: context) }
             handler.resumeReading(context: context)
         }
     }
@@ -43,5 +48,6 @@ extension SecureSessionChannelHandler {
     func endRefusalPause() {
         refusalPauseTimer?.cancel()
         refusalPauseTimer = nil
+        heldReads = []
     }
 }

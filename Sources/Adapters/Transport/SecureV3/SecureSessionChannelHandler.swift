@@ -53,6 +53,8 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     /// Reads are paused until then after a refusal with a retry-after (§7.4).
     var readsPausedUntil: NIODeadline?
     var refusalPauseTimer: Scheduled<Void>?
+    /// Bytes of the one read already asked for when a pause began: kept unprocessed until it ends.
+    var heldReads: [ByteBuffer] = []
 
     /// - Parameters:
     ///   - router: runs the requests; `nil` serves the channel alone (every sign-in is refused
@@ -119,6 +121,15 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         let buffer = unwrapInboundIn(data)
+        guard readsPausedUntil == nil else {
+            heldReads.append(buffer)
+            return
+        }
+        process(buffer, context: context)
+    }
+
+    /// Splits `buffer` into frames and feeds them to the state machine.
+    func process(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         do {
             try frames.process(buffer: buffer) { frame in
                 guard !closing else { return }
