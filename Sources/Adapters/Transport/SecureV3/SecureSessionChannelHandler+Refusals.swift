@@ -6,10 +6,17 @@ import SealpostWire
 /// meanwhile waits in the kernel's socket buffer, where it costs the server no CPU, and is
 /// answered once the pause ends; the session stays open and its pushes go on. The bytes of a
 /// read already asked for when the pause began (one at most) are held, unprocessed, until then.
+/// After a pause the session is on probation until a batch of its requests is answered
+/// without a refusal: its requests run `probationBatch` at a time, so that a deep pipeline of
+/// refused requests is answered a few per retry-after, not all at once.
 extension SecureSessionChannelHandler {
     /// The longest a session's reads are paused for one refusal: a retry-after of minutes
     /// (a spent prekey-fetch bucket) must not keep its other requests and ACKs waiting that long.
     static let refusalPauseLimit = TimeAmount.seconds(1)
+
+    /// How many requests a session on probation runs at once: what a flooder that pipelines
+    /// past its refusals costs the server per retry-after, however deep its pipeline.
+    static let probationBatch = 16
 
     /// The pause that `answers` call for: the shortest retry-after among their `rateLimited`
     /// and `inboxFull` refusals, capped at `refusalPauseLimit`; `nil` when none was refused.

@@ -55,6 +55,10 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     var refusalPauseTimer: Scheduled<Void>?
     /// Bytes of the one read already asked for when a pause began: kept unprocessed until it ends.
     var heldReads: [ByteBuffer] = []
+    /// Set by a refusal pause, cleared by a batch answered without one: meanwhile requests run
+    /// `probationBatch` at a time, each batch once the one before is answered (§7.4).
+    var onProbation = false
+    var runningBatches = 0
 
     /// - Parameters:
     ///   - router: runs the requests; `nil` serves the channel alone (every sign-in is refused
@@ -270,8 +274,11 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     /// and flushes once. A refusal with a retry-after pauses the session's reads (§7.4).
     func runBatch(context: ChannelHandlerContext) {
         guard let router, !batch.isEmpty, !closing else { return }
-        let requests = batch
-        batch = []
+        if onProbation, runningBatches > 0 || readsPausedUntil != nil { return }
+        let count = onProbation ? min(batch.count, Self.probationBatch) : batch.count
+        let requests = Array(batch.prefix(count))
+        batch.removeFirst(count)
+        runningBatches += 1
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
         let delivery = self.delivery
@@ -294,12 +301,16 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
             let pause = SecureSessionChannelHandler.refusalPause(after: answers)
             loop.execute {
                 let handler = handler.value
+                handler.runningBatches -= 1
                 guard let context = handler.context, !handler.closing else { return }
                 for (requestID, answer) in answers {
                     handler.perform(handler.machine.completed(requestID: requestID, answer), context: context)
                     if handler.closing { return }
                 }
+                handler.onProbation = pause != nil
                 if let pause { handler.pauseReading(for: pause, context: context) }
+                // Requests held back by probation run now, or when the pause ends.
+                if !handler.batch.isEmpty { handler.scheduleSettle(context: context) }
             }
         }
     }
