@@ -107,8 +107,8 @@ struct SecureFloodTests {
             let other = try V3TestAccount("other")
             let otherID = try await SecureLimitsTests.register(other, on: server)
             // Friends send to the flooded inbox; the other sends to inboxes of its own.
-            let friends = try await Self.register("friend", 16, on: server)[...]
-            let otherRecipients = try await Self.register("other-recipient", 16, on: server).map(\.1)[...]
+            let friends = try await Self.register("friend", 40, on: server)[...]
+            let otherRecipients = try await Self.register("other-recipient", 40, on: server).map(\.1)[...]
 
             // The flooder pipelines `depth` SENDs at a time while the gate is open.
             let gate = FloodGate()
