@@ -153,8 +153,10 @@ struct SecureFloodTests {
             #expect(friend.rounds >= 3 && bystander.rounds >= 3)
             for (quiet, flooded) in [(friendQuiet, friendFlooded), (otherQuiet, otherFlooded)] {
                 #expect(quiet.sorted.count >= 200 && flooded.sorted.count >= 200)
-                #expect(flooded.p50 <= max(quiet.p50 * 2, quiet.p50 + .milliseconds(2)))
-                #expect(flooded.p99 <= max(quiet.p99 * 3, quiet.p99 + .milliseconds(10)))
+                // Unchanged, within this machine's noise. Without the refusal pause the flood
+                // (64 deep) made the friend's p50 3.5 times its quiet one, the other's 3 times.
+                #expect(flooded.p50 <= max(quiet.p50 * 3 / 2, quiet.p50 + .microseconds(500)))
+                #expect(flooded.p99 <= max(quiet.p99 * 3, quiet.p99 + .milliseconds(5)))
             }
             // Nothing refused was stored, nothing accepted was lost.
             #expect(try await stores.envelopes.waitingCount(for: recipientID) == result.stored + friend.sent)
