@@ -50,6 +50,15 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     var unflushed = false
     /// An end-of-tick `settle` is scheduled.
     var settleScheduled = false
+    /// Reads are paused until then after a refusal with a retry-after (§7.4).
+    var readsPausedUntil: NIODeadline?
+    var refusalPauseTimer: Scheduled<Void>?
+    /// Bytes of the one read already asked for when a pause began: kept unprocessed until it ends.
+    var heldReads: [ByteBuffer] = []
+    /// Set by a refusal pause, cleared by a batch answered without one: meanwhile requests run
+    /// `probationBatch` at a time, each batch once the one before is answered (§7.4).
+    var onProbation = false
+    var runningBatches = 0
 
     /// - Parameters:
     ///   - router: runs the requests; `nil` serves the channel alone (every sign-in is refused
@@ -85,6 +94,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         authDeadline = nil
         endDelivery()
         endAttachments()
+        endRefusalPause()
         self.context = nil
     }
 
@@ -94,6 +104,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         closing = true
         endDelivery()
         endAttachments()
+        endRefusalPause()
         context.fireChannelInactive()
     }
 
@@ -114,6 +125,15 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         let buffer = unwrapInboundIn(data)
+        guard readsPausedUntil == nil else {
+            heldReads.append(buffer)
+            return
+        }
+        process(buffer, context: context)
+    }
+
+    /// Splits `buffer` into frames and feeds them to the state machine.
+    func process(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         do {
             try frames.process(buffer: buffer) { frame in
                 guard !closing else { return }
@@ -137,7 +157,7 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable, attachmentBytes <= attachmentBytesLimit {
+        if readsPausedUntil == nil, context.channel.isWritable, attachmentBytes <= attachmentBytesLimit {
             context.read()
         } else {
             readPending = true
@@ -149,10 +169,10 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    /// Issues the `read` held back, once the channel is writable and the attachment bytes are
-    /// under their limit again.
+    /// Issues the `read` held back, once the channel is writable, the attachment bytes are
+    /// under their limit again and no refusal pause runs.
     func resumeReading(context: ChannelHandlerContext) {
-        if readPending, context.channel.isWritable, attachmentBytes <= attachmentBytesLimit {
+        if readPending, readsPausedUntil == nil, context.channel.isWritable, attachmentBytes <= attachmentBytesLimit {
             readPending = false
             context.read()
         }
@@ -241,6 +261,9 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                     handler.perform(handler.machine.authenticated(requestID: requestID, as: account, result: result, notices: notices), context: context)
                 case .refused(let error):
                     handler.perform(handler.machine.authenticationRefused(requestID: requestID, error), context: context)
+                    if let pause = SecureSessionChannelHandler.refusalPause(after: [(requestID, .error(requestID: requestID, error))]) {
+                        handler.pauseReading(for: pause, context: context)
+                    }
                 }
             }
         }
@@ -248,11 +271,14 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
 
     /// Runs the requests gathered from one read in one task (concurrently among themselves,
     /// so that SENDs share their stores' commits), then writes their answers in request order
-    /// and flushes once.
+    /// and flushes once. A refusal with a retry-after pauses the session's reads (§7.4).
     func runBatch(context: ChannelHandlerContext) {
         guard let router, !batch.isEmpty, !closing else { return }
-        let requests = batch
-        batch = []
+        if onProbation, runningBatches > 0 || readsPausedUntil != nil { return }
+        let count = onProbation ? min(batch.count, Self.probationBatch) : batch.count
+        let requests = Array(batch.prefix(count))
+        batch.removeFirst(count)
+        runningBatches += 1
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
         let delivery = self.delivery
@@ -272,87 +298,21 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
                     return answers.compactMap { $0 }
                 }
             }
+            let pause = SecureSessionChannelHandler.refusalPause(after: answers)
             loop.execute {
                 let handler = handler.value
+                handler.runningBatches -= 1
                 guard let context = handler.context, !handler.closing else { return }
                 for (requestID, answer) in answers {
                     handler.perform(handler.machine.completed(requestID: requestID, answer), context: context)
                     if handler.closing { return }
                 }
+                handler.onProbation = pause != nil
+                if let pause { handler.pauseReading(for: pause, context: context) }
+                // Requests held back by probation run now, or when the pause ends.
+                if !handler.batch.isEmpty { handler.scheduleSettle(context: context) }
             }
         }
-    }
-
-    // MARK: Attachments
-
-    struct AttachmentJob: Sendable {
-        let requestID: UInt32
-        let request: V3Request
-        let account: AccountID
-
-        /// The bytes the job holds while it waits: a write's data.
-        var heldBytes: Int {
-            if case .attachWrite(_, _, let data) = request { data.readableBytes } else { 0 }
-        }
-    }
-
-    func enqueueAttachment(_ job: AttachmentJob, router: SecureRequestRouter, context: ChannelHandlerContext) {
-        if attachmentJobs == nil {
-            let (jobs, continuation) = AsyncStream.makeStream(of: AttachmentJob.self)
-            attachmentJobs = continuation
-            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let loop = context.eventLoop
-            let maxRead = maxAttachmentRead
-            attachmentTask = Task {
-                for await job in jobs {
-                    guard !Task.isCancelled else { break }
-                    let answer = await router.answer(job.request, requestID: job.requestID, account: job.account, delivery: nil,
-                                                     maxAttachmentRead: maxRead)
-                    // Written on the loop; the worker goes on at once unless the session holds
-                    // too many bytes, and then once this answer has reached the socket.
-                    try? await loop.flatSubmit { handler.value.finishAttachment(job, answer, loop: loop) }.get()
-                }
-            }
-        }
-        attachmentBytes += job.heldBytes
-        attachmentJobs?.yield(job)
-    }
-
-    /// Sends a finished attachment request's answer; the returned future completes when the
-    /// worker may run the next one.
-    func finishAttachment(_ job: AttachmentJob, _ answer: V3ServerMessage, loop: any EventLoop) -> EventLoopFuture<Void> {
-        attachmentBytes -= job.heldBytes
-        guard let context, !closing else { return loop.makeSucceededVoidFuture() }
-        var written: EventLoopFuture<Void>?
-        for action in machine.completed(requestID: job.requestID, answer) {
-            guard case .send(let message) = action else { continue }
-            var buffer = context.channel.allocator.buffer(capacity: 64)
-            message.write(into: &buffer)
-            let size = buffer.readableBytes
-            attachmentBytes += size
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            promise.futureResult.whenComplete { _ in
-                let handler = handler.value
-                handler.attachmentBytes -= size
-                if let context = handler.context { handler.resumeReading(context: context) }
-            }
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
-            written = promise.futureResult
-        }
-        resumeReading(context: context)
-        if attachmentBytes > attachmentBytesLimit, let written {
-            return written.flatMapErrorThrowing { _ in }
-        }
-        return context.eventLoop.makeSucceededVoidFuture()
-    }
-
-    /// Stops the attachment worker: requests still queued are dropped with the session.
-    func endAttachments() {
-        attachmentJobs?.finish()
-        attachmentJobs = nil
-        attachmentTask?.cancel()
-        attachmentTask = nil
     }
 
     /// Closes the session (close_notify, then the socket); when `lastWrite` is given, once
