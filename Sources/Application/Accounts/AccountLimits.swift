@@ -18,8 +18,11 @@ public struct AccountLimits: Sendable, Hashable {
     /// The `retryAfterMilliseconds` of `inboxFull`: a hint, since the inbox empties only as
     /// its owner reads (`limits.inbox.retryAfterSeconds`).
     public var inboxFullRetrySeconds: Double
-    /// The largest attachment (`limits.maxAttachmentBytes`).
-    public var maxAttachmentBytes: UInt64 = 4 << 30
+    /// The largest attachment (`limits.maxAttachmentBytes`): by default 4 GiB and 1 MiB, the
+    /// ciphertext of a 4 GiB file (docs/protocol-v3.md §10.6: 16 bytes per 64 KiB chunk).
+    public var maxAttachmentBytes: UInt64 = Self.defaultMaxAttachmentBytes
+    /// 4 GiB + 1 MiB: a 4 GiB file's STREAM ciphertext fits.
+    public static let defaultMaxAttachmentBytes: UInt64 = 4_296_015_872
     /// How long an attachment is kept after its creation, complete or not
     /// (`limits.attachmentTTLDays`); fractions of a day are allowed.
     public var attachmentTTLDays: Double = 30

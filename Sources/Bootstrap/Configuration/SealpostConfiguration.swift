@@ -37,7 +37,7 @@ struct SealpostConfiguration: Hashable, Sendable {
     /// `directory.listable`: whether v3 LIST is served.
     var directoryListable = true
     /// `limits.maxAttachmentBytes` and `limits.attachmentTTLDays` (docs/protocol-v3.md §9).
-    var maxAttachmentBytes: UInt64 = 4 << 30
+    var maxAttachmentBytes: UInt64 = AccountLimits.defaultMaxAttachmentBytes
     var attachmentTTLDays = 30.0
     /// `limits.rate.*`: the v3 leaky buckets.
     var rates = RateLimits()

@@ -205,7 +205,7 @@ struct SecureAttachmentsTests {
                 let unknown = AccountID(bytes: [UInt8](repeating: 0x42, count: 16))!
                 #expect(await Self.code { _ = try await transfer.create(size: 10, recipients: [unknown]) } == .noSuchAccount)
                 #expect(await Self.code { _ = try await transfer.create(size: 0, recipients: [bobID]) } == .tooLarge)
-                #expect(await Self.code { _ = try await transfer.create(size: (4 << 30) + 1, recipients: [bobID]) } == .tooLarge)
+                #expect(await Self.code { _ = try await transfer.create(size: AccountLimits.defaultMaxAttachmentBytes + 1, recipients: [bobID]) } == .tooLarge)
                 let id = try await transfer.create(size: UInt64(content.count), recipients: [bobID])
                 _ = try await transfer.upload(id, from: 0, to: 50_000, source: Self.source(content))
                 // Not complete: no one reads it yet.

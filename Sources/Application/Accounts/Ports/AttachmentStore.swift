@@ -47,7 +47,7 @@ public enum AttachmentStoreError: Error, Hashable, Sendable {
 
 /// Where v3 attachments live: their metadata (uploader, recipients, size, stored offset,
 /// expiry) and their bytes, which are opaque to the server and may be as large as
-/// `limits.maxAttachmentBytes` (4 GiB by default). No call holds more than the bytes it is
+/// `limits.maxAttachmentBytes` (4 GiB + 1 MiB by default). No call holds more than the bytes it is
 /// given or asked for in memory.
 ///
 /// Contract (checked by the shared storage suite for every adapter):
