@@ -108,7 +108,7 @@ extension SecureClient {
                         return (kept, status.stored)
                     }
                     StandardStreams.error("sealpost: the upload of \(path) on the server is not this file's: starting over\n")
-                } catch let error as AccountServerError where error.code != nil && !error.isRetryable {
+                } catch let error as AccountServerError where error.code == Self.noSuchAttachment {
                     StandardStreams.error("sealpost: the upload of \(path) expired on the server: starting over\n")
                 }
             }
@@ -121,6 +121,8 @@ extension SecureClient {
         return (upload, 0)
     }
 
+    /// ERROR `noSuchAttachment` (§9): expired, deleted, or never this account's.
+    static let noSuchAttachment = AccountServerErrorCode(rawValue: 17)
     /// ERROR `wrongOffset` (§9.2): a write not where the attachment stands.
     static let wrongOffset = AccountServerErrorCode(rawValue: 18)
 
