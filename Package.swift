@@ -99,6 +99,8 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Domain", "Application", "Adapters", "SeedWire", "SealpostWire", "Bench",
+                // The v3 client's own types (`@testable import Bootstrap`), driven in process.
+                "Bootstrap",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -43,7 +43,7 @@ struct MaliciousServerTests {
         }
     }
 
-    static func with(_ body: (Setup) async throws -> Void) async throws {
+    static func with(deliveryWindow: UInt16 = 256, _ body: (Setup) async throws -> Void) async throws {
         try await AccountTestStores.with(.memory) { stores in
             let accounts = TamperingAccountStore(stores.accounts)
             let queue = TamperingEnvelopeQueue(stores.envelopes)
@@ -52,9 +52,31 @@ struct MaliciousServerTests {
                 verifier: OpenSSLSignatureVerifier(), clock: SystemWallClock(), limits: AccountLimits()))
             let root = try TestStores.temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: root) }
-            try await SecureTestServer.with(router: router) { server in
+            let configuration = SecureServerConfiguration(host: "127.0.0.1", port: 0, deliveryWindow: deliveryWindow, ioThreads: 1)
+            try await SecureTestServer.with(configuration: configuration, router: router) { server in
                 try await body(Setup(server: server, accounts: accounts, queue: queue, root: root))
             }
+        }
+    }
+
+    @Test("a server that never says caughtUp: inbox shows what came and leaves after 3 s without news")
+    func noCaughtUpFallback() async throws {
+        try await Self.with(deliveryWindow: 1) { setup in
+            try await setup.register("alice")
+            let bob = try await setup.register("bob")
+            for index in 0..<3 { #expect(try await setup.run("alice", "send", "bob", "m\(index)").status == 0) }
+            setup.queue.stallsWhenEmpty.withLock { $0 = true }
+            defer { setup.queue.stallsWhenEmpty.withLock { $0 = false } }
+            let began = ContinuousClock.now
+            let result = try await setup.run("bob", "inbox", "--json")
+            let took = ContinuousClock.now - began
+            #expect(result.status == 0, "\(result.stderr)")
+            let texts = result.lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .compactMap { $0["text"] as? String }
+            #expect(texts == ["m0", "m1", "m2"])
+            // It waited for the silence (no notice ended it), and it did end.
+            #expect(took >= .seconds(3) && took < .seconds(60), "took \(took)")
+            #expect(try await eventually(timeout: .seconds(10)) { try await setup.queue.waitingCount(for: bob) == 0 })
         }
     }
 

@@ -16,6 +16,9 @@ final class TamperingAccountStore: AccountStore {
 
     let inner: any AccountStore
     let mode = Mutex(Mode.honest)
+    /// How often the one-time prekeys were counted: once per successful AUTH (its answer
+    /// carries the count), and once per PREKEY_COUNT.
+    let prekeyCounts = Mutex(0)
 
     init(_ inner: any AccountStore) {
         self.inner = inner
@@ -33,7 +36,10 @@ final class TamperingAccountStore: AccountStore {
         try await inner.addOneTimePrekeys(prekeys, to: account, limit: limit)
     }
 
-    func oneTimePrekeyCount(of account: AccountID) async throws -> Int { try await inner.oneTimePrekeyCount(of: account) }
+    func oneTimePrekeyCount(of account: AccountID) async throws -> Int {
+        prekeyCounts.withLock { $0 += 1 }
+        return try await inner.oneTimePrekeyCount(of: account)
+    }
 
     func replaceSignedPrekey(_ prekey: Prekey, of account: AccountID) async throws {
         try await inner.replaceSignedPrekey(prekey, of: account)

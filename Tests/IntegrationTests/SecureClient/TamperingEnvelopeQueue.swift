@@ -10,6 +10,10 @@ final class TamperingEnvelopeQueue: EnvelopeQueue {
     let replays = Mutex(false)
     /// Lease waiting envelopes in reverse order.
     let reverses = Mutex(false)
+    /// A lease that finds nothing waits while this holds, instead of returning: with a
+    /// delivery window of 1 (every other lease is full), the session is never told
+    /// `caughtUp`, as by a server older than that notice.
+    let stallsWhenEmpty = Mutex(false)
 
     init(_ inner: any EnvelopeQueue) {
         self.inner = inner
@@ -36,6 +40,9 @@ final class TamperingEnvelopeQueue: EnvelopeQueue {
 
     func lease(for recipient: AccountID, to holder: LeaseHolder, limit: Int, until: UInt64) async throws -> [QueuedEnvelope] {
         let leased = try await inner.lease(for: recipient, to: holder, limit: limit, until: until)
+        if leased.isEmpty {
+            while stallsWhenEmpty.withLock({ $0 }), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
+        }
         return reverses.withLock { $0 } ? leased.reversed() : leased
     }
 

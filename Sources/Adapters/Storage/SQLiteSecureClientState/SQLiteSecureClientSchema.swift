@@ -80,6 +80,22 @@ enum SQLiteSecureClientSchema {
         migrator.registerMigration("v3: history by message id") { db in
             try db.execute(sql: "CREATE INDEX history_message_id ON history(message_id)")
         }
+        // A send-file cut by a crash resumes its attachment: kept before the first byte is
+        // uploaded, deleted with the history entry of the message that announced it.
+        migrator.registerMigration("v4: pending uploads") { db in
+            try db.execute(sql: """
+                CREATE TABLE pending_upload (
+                    recipient BLOB NOT NULL,            -- 16-byte account id
+                    path TEXT NOT NULL,                 -- the file's absolute path
+                    attachment BLOB NOT NULL,           -- 16-byte attachment id
+                    key BLOB NOT NULL,                  -- the STREAM's key, 32 bytes
+                    plain_size INTEGER NOT NULL,        -- the file's size when the upload began
+                    modified INTEGER NOT NULL,          -- its mtime then, ns since 1970
+                    file_name TEXT NOT NULL,            -- the name it is sent under
+                    PRIMARY KEY (recipient, path)
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -147,6 +147,32 @@ public final class SQLiteSecureClientStore: SecureClientStore {
             try db.execute(sql: "INSERT OR REPLACE INTO counter (name, value) VALUES (?, ?)", arguments: [name, Int64(value)])
         }
 
+        func deleteCounter(_ name: String) throws {
+            try db.execute(sql: "DELETE FROM counter WHERE name = ?", arguments: [name])
+        }
+
+        func pendingUpload(to recipient: AccountID, path: String) throws -> SecurePendingUpload? {
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pending_upload WHERE recipient = ? AND path = ?",
+                                             arguments: [Data(recipient.bytes), path]) else { return nil }
+            return SecurePendingUpload(
+                recipient: recipient, path: path, attachment: [UInt8](row["attachment"] as Data), key: [UInt8](row["key"] as Data),
+                plainSize: UInt64(row["plain_size"] as Int64), modified: row["modified"], fileName: row["file_name"])
+        }
+
+        func savePendingUpload(_ upload: SecurePendingUpload) throws {
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO pending_upload (recipient, path, attachment, key, plain_size, modified, file_name)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [Data(upload.recipient.bytes), upload.path, Data(upload.attachment), Data(upload.key), Int64(upload.plainSize),
+                            upload.modified, upload.fileName])
+        }
+
+        func deletePendingUpload(to recipient: AccountID, path: String) throws {
+            try db.execute(sql: "DELETE FROM pending_upload WHERE recipient = ? AND path = ?", arguments: [Data(recipient.bytes), path])
+        }
+
         func session(with peer: AccountID) throws -> EndToEndSession? {
             guard let data = try Data.fetchOne(db, sql: "SELECT state FROM session WHERE peer = ?", arguments: [Data(peer.bytes)]) else { return nil }
             return try JSONDecoder().decode(EndToEndSession.self, from: data)
@@ -242,6 +268,11 @@ public final class SQLiteSecureClientStore: SecureClientStore {
                 peer: peer, direction: SecureHistoryEntry.Direction(rawValue: row["direction"]) ?? .received,
                 time: UInt64(row["time"] as Int64), kind: row["kind"], body: row["body"],
                 messageID: (row["message_id"] as Int64?).map { UInt64(bitPattern: $0) })
+        }
+
+        func hasReceivedFile(at path: String) throws -> Bool {
+            try Int64.fetchOne(db, sql: "SELECT 1 FROM history WHERE kind = 'file' AND direction = 'in' AND body = ? LIMIT 1",
+                               arguments: [path]) != nil
         }
 
         func history(with peer: AccountID) throws -> [SecureHistoryEntry] {

@@ -44,6 +44,14 @@ public protocol SecureClientRecords {
     /// A counter kept in the store (the next prekey ids): its value, 0 when never set.
     func counter(_ name: String) throws -> UInt64
     func setCounter(_ name: String, to value: UInt64) throws
+    /// Forgets the counter `name` (it reads 0 again).
+    func deleteCounter(_ name: String) throws
+
+    /// The upload of the file at `path` to `recipient` begun and not yet sent, if any.
+    func pendingUpload(to recipient: AccountID, path: String) throws -> SecurePendingUpload?
+    /// Keeps `upload`, replacing any other of the same file to the same recipient.
+    func savePendingUpload(_ upload: SecurePendingUpload) throws
+    func deletePendingUpload(to recipient: AccountID, path: String) throws
 
     func session(with peer: AccountID) throws -> EndToEndSession?
     func saveSession(_ session: EndToEndSession) throws
@@ -72,4 +80,6 @@ public protocol SecureClientRecords {
     func markShown(messageIDs: [UInt64]) throws
     /// The history with `peer`, oldest first.
     func history(with peer: AccountID) throws -> [SecureHistoryEntry]
+    /// Whether a received file saved at `path` is in the history.
+    func hasReceivedFile(at path: String) throws -> Bool
 }

@@ -22,37 +22,51 @@ extension SecureClient {
 
     // MARK: Sending
 
-    /// Encrypts the file at `path` under a fresh key, uploads it for `name` (resuming from
-    /// ATTACH_STATUS after a dropped connection) and sends its pointer as a ratchet message,
-    /// naming the file `given` or, by default, its own name.
-    /// `$SEALPOST_TEST_WRONG_ATTACHMENT_SHA256` sends a wrong hash in the pointer (tests only).
+    /// Encrypts the file at `path` under a fresh key, uploads it for `name` and sends its
+    /// pointer as a ratchet message, naming the file `given` or, by default, its own name.
+    ///
+    /// The upload is kept in the store (attachment id, key, file size and mtime) before its
+    /// first byte goes out: after a dropped connection it resumes from ATTACH_STATUS, and so
+    /// does a `send-file` of the same file to the same contact run again after a crash (said
+    /// on stderr), re-hashing the part already uploaded by sealing it again under the same
+    /// key. A file changed since (size or mtime), or an attachment the server no longer has,
+    /// starts over, said on stderr too. The record is deleted with the sent message's history
+    /// entry, in one transaction.
+    /// `$SEALPOST_TEST_WRONG_ATTACHMENT_SHA256` sends a wrong hash in the pointer, and
+    /// `$SEALPOST_TEST_DIE_IN_UPLOAD_AT` kills the process once that many ciphertext bytes are
+    /// made (tests only).
     ///
     /// - Returns: the message sent and the file's size.
     func sendFile(at path: String, to name: String, as given: String? = nil, progress: TerminalProgress?) async throws -> (SentEnvelope, UInt64) {
-        let attributes: [FileAttributeKey: Any]
-        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
-            throw SecureClientFailure("cannot read \(path): \(error.localizedDescription)")
-        }
-        guard (attributes[.type] as? FileAttributeType) == .typeRegular else { throw SecureClientFailure("\(path) is not a regular file") }
-        let plainSize = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        var info = stat()
+        guard stat(absolute, &info) == 0 else { throw SecureClientFailure("cannot read \(path): \(String(cString: strerror(errno)))") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw SecureClientFailure("\(path) is not a regular file") }
+        let plainSize = UInt64(max(0, info.st_size))
+        let modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         let fileName = Self.truncatedName(given ?? (path as NSString).lastPathComponent)
         let contact = try await contact(named: name)
         if contact.changedIdentity != nil { throw keyChangedFailure(contact) }
         let size = AttachmentStream.sealedSize(ofPlaintext: plainSize)
-        let key = try crypto.randomBytes(32)
-        let id = try await connected().createAttachment(size: size, recipients: [contact.account])
+        let (upload, resumeAt) = try await beginUpload(
+            SecurePendingUpload(recipient: contact.account, path: absolute, attachment: [], key: [], plainSize: plainSize,
+                                modified: modified, fileName: fileName),
+            shownAs: path, sealedSize: size)
+        guard let id = AttachmentID(bytes: upload.attachment) else { throw SecureClientFailure("the stored attachment id is not 16 bytes") }
+        let dieAt = ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_IN_UPLOAD_AT"].flatMap(UInt64.init)
         progress?.start(label: "sending \(fileName)", total: size)
         var digest: [UInt8] = []
         var attempt = 0
         while true {
             do {
                 let connection = try await connected()
-                let from = attempt == 0 ? 0 : try await connection.attachmentStatus(id).stored
-                let source = try EncryptedFileSource(path: path, key: key, crypto: crypto, skip: from)
+                let from = attempt == 0 ? resumeAt : try await connection.attachmentStatus(id).stored
+                let source = try EncryptedFileSource(path: absolute, key: upload.key, crypto: crypto, skip: from)
                 let chunk = min(Self.attachmentChunkBytes, try await connection.maxAttachmentChunk)
                 let stored = try await connection.writeAttachment(id, from: from, window: Self.attachmentWindow) {
                     let next = try source.next(upTo: chunk)
                     progress?.advance(to: source.produced)
+                    if let dieAt, source.produced >= dieAt { kill(getpid(), SIGKILL) }
                     return next
                 }
                 // The writes ended because the source did: the hash covers every byte.
@@ -60,19 +74,57 @@ extension SecureClient {
                 guard stored == size else { throw SecureClientFailure("the server stored \(stored) of \(size) bytes") }
                 digest = source.digest()
                 break
-            } catch let error as AccountServerError where Self.isDrop(error) && attempt + 1 < Self.transferAttempts {
-                // The server may be restarting: wait a little longer each time, then resume.
+            } catch let error as AccountServerError where (Self.isDrop(error) || error.code == Self.wrongOffset) && attempt + 1 < Self.transferAttempts {
+                // The server may be restarting, or still taking a dead process's last writes:
+                // wait a little longer each time, then resume from where it stands.
                 attempt += 1
-                await close()
+                if Self.isDrop(error) { await close() }
                 try await Task.sleep(for: .milliseconds(250 * attempt))
             }
         }
         progress?.finish()
         if ProcessInfo.processInfo.environment["SEALPOST_TEST_WRONG_ATTACHMENT_SHA256"] != nil { digest[0] ^= 1 }
-        let pointer = try AttachmentPointer(id: id.bytes, key: key, size: size, sha256: digest, fileName: fileName)
-        let sent = try await send(.attachment(pointer), to: name, kind: "file", body: fileName)
+        let pointer = try AttachmentPointer(id: id.bytes, key: upload.key, size: size, sha256: digest, fileName: fileName)
+        let recipient = contact.account
+        let sent = try await send(.attachment(pointer), to: name, kind: "file", body: fileName) { records in
+            try records.deletePendingUpload(to: recipient, path: absolute)
+        }
         return (sent, plainSize)
     }
+
+    /// The upload kept for `wanted`'s file and recipient with where the server's bytes end,
+    /// when it is still good: the same size and mtime, and the attachment still on the server.
+    /// Otherwise a new attachment under a fresh key, kept before anything is uploaded.
+    private func beginUpload(_ wanted: SecurePendingUpload, shownAs path: String,
+                             sealedSize size: UInt64) async throws -> (SecurePendingUpload, UInt64) {
+        if let kept = try await store.read({ try $0.pendingUpload(to: wanted.recipient, path: wanted.path) }) {
+            if kept.plainSize != wanted.plainSize || kept.modified != wanted.modified {
+                StandardStreams.error("sealpost: \(path) changed since its upload began: starting over\n")
+            } else if let id = AttachmentID(bytes: kept.attachment) {
+                do {
+                    let status = try await connected().attachmentStatus(id)
+                    if status.size == size {
+                        StandardStreams.error("sealpost: resuming \(path) at \(status.stored) of \(size) bytes\n")
+                        return (kept, status.stored)
+                    }
+                    StandardStreams.error("sealpost: the upload of \(path) on the server is not this file's: starting over\n")
+                } catch let error as AccountServerError where error.code == Self.noSuchAttachment {
+                    StandardStreams.error("sealpost: the upload of \(path) expired on the server: starting over\n")
+                }
+            }
+        }
+        let key = try crypto.randomBytes(32)
+        let id = try await connected().createAttachment(size: size, recipients: [wanted.recipient])
+        let upload = SecurePendingUpload(recipient: wanted.recipient, path: wanted.path, attachment: id.bytes, key: key,
+                                         plainSize: wanted.plainSize, modified: wanted.modified, fileName: wanted.fileName)
+        try await store.write { try $0.savePendingUpload(upload) }
+        return (upload, 0)
+    }
+
+    /// ERROR `noSuchAttachment` (§9): expired, deleted, or never this account's.
+    static let noSuchAttachment = AccountServerErrorCode(rawValue: 17)
+    /// ERROR `wrongOffset` (§9.2): a write not where the attachment stands.
+    static let wrongOffset = AccountServerErrorCode(rawValue: 18)
 
     static func isDrop(_ error: AccountServerError) -> Bool {
         switch error {

@@ -10,8 +10,8 @@ extension SecureClient {
     /// Takes one delivery: opens it, and in one transaction keeps the new session, deletes the
     /// one-time prekey it used, keeps it in the history and marks its id seen; then
     /// acknowledges it. `$SEALPOST_TEST_DIE_BEFORE_ACK` kills the process between the commit
-    /// and the ACK, `$SEALPOST_TEST_DIE_BEFORE_COMMIT` between a file's saving and the commit
-    /// (the crash-safety tests).
+    /// and the ACK (before a file's partial download is deleted), `$SEALPOST_TEST_DIE_BEFORE_COMMIT`
+    /// between a file's saving and the commit (the crash-safety tests).
     ///
     /// A file is downloaded, checked and saved before that transaction; when that fails,
     /// nothing is kept and nothing acknowledged, so the message comes again (and the download
@@ -32,7 +32,7 @@ extension SecureClient {
                 let name = try? await store.read { try $0.contact(id: delivery.sender)?.name }
                 var reason = (error as? AccountServerError).map(Self.words) ?? "\(error)"
                 if error is AttachmentRejection {
-                    let counter = "file_attempts_\(delivery.messageID)"
+                    let counter = Self.fileAttemptsCounter(delivery.messageID)
                     let attempts = try await store.write { records in
                         let attempts = try records.counter(counter) + 1
                         try records.setCounter(counter, to: attempts)
@@ -57,6 +57,8 @@ extension SecureClient {
         }
         let receipt: SecureReceipt = try await store.write { records in
             let id = delivery.messageID
+            // Taken or given up here, and known already otherwise: its file's attempts are done.
+            try records.deleteCounter(Self.fileAttemptsCounter(id))
             if try records.isSeen(messageID: id) { return .alreadySeen(messageID: id) }
             let contact = try records.contact(id: delivery.sender)
             let session = try records.session(with: delivery.sender)
@@ -128,12 +130,13 @@ extension SecureClient {
             }
             return .message(messageID: id, from: delivery.sender, name: contact?.name, time: delivery.serverTime, content: opened.content)
         }
-        // Kept (or known already): the partial file's other name is the saved file.
-        if let partial { unlink(partial) }
         if case .keyChanged = receipt { return receipt }
         if ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_BEFORE_ACK"] != nil {
             kill(getpid(), SIGKILL)
         }
+        // Kept (or known already): the partial file's other name is the saved file. A crash
+        // before this leaves it to `sweepPartialDownloads`.
+        if let partial { unlink(partial) }
         _ = try await connection.acknowledge([delivery.messageID])
         switch receipt {
         case .message(let id, _, _, _, _), .file(let id, _, _, _, _, _, _), .fileRejected(let id, _, _, _, _, _):
@@ -146,6 +149,22 @@ extension SecureClient {
             try? await connection.finishAttachment(id)
         }
         return receipt
+    }
+
+    /// The store counter of a file's failed checks, per message: deleted once the message is
+    /// taken or given up.
+    static func fileAttemptsCounter(_ messageID: UInt64) -> String { "file_attempts_\(messageID)" }
+
+    /// Deletes the partial downloads left by a crash after their message was kept: those
+    /// linked under a name the history holds as a received file. The others are downloads to
+    /// resume, or files saved before a crash and not yet kept (their message comes again).
+    func sweepPartialDownloads() async throws {
+        let folder = downloads
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(".partial-") {
+            let partial = (folder as NSString).appendingPathComponent(name)
+            guard let saved = Self.otherName(of: partial, in: folder) else { continue }
+            if try await store.read({ try $0.hasReceivedFile(at: saved) }) { unlink(partial) }
+        }
     }
 
     /// The attachment a delivery carries, opened without keeping anything (the transaction
@@ -246,6 +265,7 @@ extension SecureClient {
     func receiveAll(follow: Bool, quiet: Duration = .seconds(3), report: @escaping @Sendable (SecureReceipt) -> Void) async throws {
         let quiet = ProcessInfo.processInfo.environment["SEALPOST_TEST_INBOX_QUIET_MS"].flatMap(Int64.init).map(Duration.milliseconds) ?? quiet
         let connection = try await connected(reconnecting: true, giveUpAfter: follow ? nil : Self.transferAttempts)
+        try await sweepPartialDownloads()
         for receipt in try await unshown() { report(await named(receipt, on: connection)) }
         let activity = ReceiveActivity()
         let client = self

@@ -194,8 +194,10 @@ final class SecureClient: Sendable {
         return try await send(.text(text), to: name, kind: "text", body: text)
     }
 
-    /// Seals `content` for `name`, sends it and keeps it in the history as `kind` and `body`.
-    func send(_ content: MessageContent, to name: String, kind: String, body: String) async throws -> SentEnvelope {
+    /// Seals `content` for `name`, sends it and keeps it in the history as `kind` and `body`;
+    /// `alsoKeeping` runs in the transaction that keeps it (a file's upload record deleted).
+    func send(_ content: MessageContent, to name: String, kind: String, body: String,
+              alsoKeeping: (@Sendable (any SecureClientRecords) throws -> Void)? = nil) async throws -> SentEnvelope {
         var contact = try await contact(named: name)
         if contact.changedIdentity != nil { throw keyChangedFailure(contact) }
         let connection = try await connected()
@@ -236,6 +238,7 @@ final class SecureClient: Sendable {
         try await store.write { records in
             try records.appendHistory(SecureHistoryEntry(peer: peer, direction: .sent, time: sent.serverTime, kind: kind, body: body,
                                                          messageID: sent.messageID))
+            try alsoKeeping?(records)
         }
         return sent
     }

@@ -10,8 +10,9 @@ struct InboxCommand: AsyncParsableCommand {
             Stores received keys, answers key requests (unless --no-auto-reply) and saves files under <home>/downloads. \
             On a v3 home: each message is decrypted, kept and acknowledged, and the command ends once the server says \
             everything that waited was handed over (or after 3 s without news from an older server); a file download \
-            cut by a crash or a lost connection resumes on the next run, and a file that fails its checks 3 times is \
-            given up and kept in the history as failed.
+            cut by a crash or a lost connection resumes on the next run (a partial download left by a crash after its \
+            file was kept is deleted), and a file that fails its checks 3 times is given up and kept in the history as \
+            failed.
             """)
 
     @OptionGroup var options: ClientOptions

@@ -4,7 +4,13 @@ import ArgumentParser
 /// `sealpost send-file NAME PATH`: message type 4, encrypted while it streams.
 struct SendFileCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "send-file", abstract: "Send NAME a file (message type 4), encrypted while it streams from disk.")
+        commandName: "send-file", abstract: "Send NAME a file (message type 4), encrypted while it streams from disk.",
+        discussion: """
+            On a v3 home the upload resumes after a dropped connection, and after a crash: running the same \
+            `send-file NAME PATH` again resumes it where the server's bytes end ("resuming PATH at N of M bytes" on \
+            stderr) and sends the file once. A file changed since (its size or modification time), or an upload the \
+            server no longer has, starts over, said on stderr.
+            """)
 
     @OptionGroup var options: ClientOptions
     @OptionGroup var secure: SecureClientOptions
