@@ -154,8 +154,10 @@ struct SecureFloodTests {
             for (quiet, flooded) in [(friendQuiet, friendFlooded), (otherQuiet, otherFlooded)] {
                 #expect(quiet.sorted.count >= 200 && flooded.sorted.count >= 200)
                 // Unchanged, within this machine's noise. Without the refusal pause the flood
-                // (64 deep) made the friend's p50 3.5 times its quiet one, the other's 3 times.
-                #expect(flooded.p50 <= max(quiet.p50 * 3 / 2, quiet.p50 + .microseconds(500)))
+                // (64 deep) made the friend's p50 3.5 times its quiet one, the other's 3 times
+                // (0.66 -> 2.4 ms, 0.34 -> 1.1 ms), which this bound still fails; a CI run beside
+                // two builds measured a paused flood at 1.9 times (0.92 -> 1.76 ms).
+                #expect(flooded.p50 <= max(quiet.p50 * 2, quiet.p50 + .microseconds(700)))
                 #expect(flooded.p99 <= max(quiet.p99 * 3, quiet.p99 + .milliseconds(5)))
             }
             // Nothing refused was stored, nothing accepted was lost.
