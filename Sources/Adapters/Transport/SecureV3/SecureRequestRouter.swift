@@ -88,13 +88,28 @@ public struct SecureRequestRouter: Sendable {
         }
     }
 
+    /// Consecutive ATTACH_WRITEs to attachment `id`, each at the offset where the one before
+    /// ends, stored in one append (one write to storage); their answers in order. `nil` when
+    /// that append was refused or failed: nothing of it was stored, and the caller answers
+    /// the writes one by one instead, each with its own outcome.
+    public func answerWrites(_ writes: [(requestID: UInt32, offset: UInt64, data: ByteBuffer)], to id: AttachmentID,
+                             account: AccountID) async -> [V3ServerMessage]? {
+        guard let attachments = useCases.attachments, let first = writes.first else { return nil }
+        guard (try? await attachments.write(id, at: first.offset, AttachmentChunks(writes.map(\.data)), by: account)) != nil else {
+            return nil
+        }
+        return writes.map { write in
+            .result(requestID: write.requestID, body: V3Result.attachmentStored(write.offset + UInt64(write.data.readableBytes)).body())
+        }
+    }
+
     /// An attachment request (§9).
     private static func answer(_ request: V3Request, attachments: ManageAttachments, account: AccountID, maxRead: Int) async throws -> V3Result {
         switch request {
         case .attachCreate(let size, let recipients):
             return .attachmentCreated(try await attachments.create(size: size, recipients: recipients, by: account).id)
         case .attachWrite(let id, let offset, let data):
-            return .attachmentStored(try await attachments.write(id, at: offset, Array(data.readableBytesView), by: account))
+            return .attachmentStored(try await attachments.write(id, at: offset, data, by: account))
         case .attachStatus(let id):
             let status = try await attachments.status(id, for: account)
             return .attachmentStatus(V3AttachmentStatus(size: status.size, stored: status.stored, expiresAt: status.expiresAt))
