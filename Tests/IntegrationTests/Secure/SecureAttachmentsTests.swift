@@ -182,6 +182,52 @@ struct SecureAttachmentsTests {
         }
     }
 
+    @Test("consecutive reads sent at once, one too large, some past the end: each answered as if alone (the worker reads runs of them together)",
+          arguments: StoreKind.available)
+    func gatheredReadsFallBack(_ kind: StoreKind) async throws {
+        try await Self.withServer(kind) { setup in
+            let content = Self.bytes(300_000, seed: 5)
+            let size = UInt64(content.count)
+            try await withPinnedSession(setup.server) { session in
+                let probe = V3Probe(session)
+                let me = try await probe.register(try V3TestAccount("alice"))
+                var transfer = AttachmentTransfer(session: session, chunk: 100_000, window: 3)
+                let id = try await transfer.create(size: size, recipients: [me])
+                #expect(try await transfer.upload(id, from: 0, to: size, source: Self.source(content)) == size)
+                let tooLarge = UInt32(session.hello.maxFrameBytes)
+                let runs: [[(UInt32, UInt64, UInt32)]] = [
+                    // In sequence, the last two past the end: the bytes up to it, then nothing.
+                    [(910, 0, 100_000), (911, 100_000, 150_000), (912, 250_000, 100_000), (913, 350_000, 10)],
+                    // In sequence, one over the largest read: refused alone.
+                    [(920, 0, 1_000), (921, 1_000, tooLarge), (922, 1_000 + UInt64(tooLarge), 5)],
+                ]
+                for run in runs {
+                    for (requestID, offset, length) in run {
+                        try await session.send(.attachRead(id, offset: offset, length: length), requestID: requestID)
+                    }
+                    var answers: [UInt32: V3ServerMessage] = [:]
+                    while answers.count < run.count, let message = try await session.next() {
+                        switch message {
+                        case .result(let requestID, _), .error(let requestID, _): answers[requestID] = message
+                        default: continue
+                        }
+                    }
+                    for (requestID, offset, length) in run {
+                        guard case .result(_, let body) = answers[requestID] else {
+                            guard case .error(_, let error) = answers[requestID] else { Issue.record("no answer to \(requestID)"); continue }
+                            #expect(requestID == 921 && error.knownCode == .tooLarge)
+                            continue
+                        }
+                        let start = min(Int(offset), content.count)
+                        let expected = Array(content[start..<min(start + Int(length), content.count)])
+                        #expect(try V3Result.decode(answering: .attachRead, body: body) == .attachmentData(ByteBuffer(bytes: expected)),
+                                "request \(requestID)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("an upload cut mid-way resumes from ATTACH_STATUS on a new connection; a write elsewhere is wrongOffset", arguments: StoreKind.available)
     func resumeUpload(_ kind: StoreKind) async throws {
         try await Self.withServer(kind) { setup in

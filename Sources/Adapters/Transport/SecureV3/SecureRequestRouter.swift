@@ -103,6 +103,24 @@ public struct SecureRequestRouter: Sendable {
         }
     }
 
+    /// Consecutive ATTACH_READs of attachment `id`, each from the offset where the one before
+    /// ends, read from storage in one go; their answers in order, each its own slice of it.
+    /// `nil` when that read failed or was refused: the caller answers them one by one.
+    public func answerReads(_ reads: [(requestID: UInt32, offset: UInt64, length: UInt32)], of id: AttachmentID,
+                            account: AccountID, maxAttachmentRead: Int) async -> [V3ServerMessage]? {
+        guard let attachments = useCases.attachments, let first = reads.first,
+              reads.allSatisfy({ Int($0.length) <= maxAttachmentRead }) else { return nil }
+        let total = reads.reduce(0) { $0 + Int($1.length) }
+        guard let bytes = try? await attachments.read(id, at: first.offset, count: total, maxCount: total, for: account) else {
+            return nil
+        }
+        var whole = ByteBuffer(bytes: bytes)
+        return reads.map { read in
+            let part = whole.readSlice(length: min(Int(read.length), whole.readableBytes)) ?? ByteBuffer()
+            return .result(requestID: read.requestID, body: V3Result.attachmentData(part).body())
+        }
+    }
+
     /// An attachment request (§9).
     private static func answer(_ request: V3Request, attachments: ManageAttachments, account: AccountID, maxRead: Int) async throws -> V3Result {
         switch request {

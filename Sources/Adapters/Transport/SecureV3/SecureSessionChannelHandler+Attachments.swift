@@ -19,7 +19,7 @@ extension SecureSessionChannelHandler {
         }
     }
 
-    /// Most writes stored in one append.
+    /// Most writes stored in one append, or reads read in one go.
     static let maxGatheredWrites = 16
 
     func enqueueAttachment(_ job: AttachmentJob, router: SecureRequestRouter, context: ChannelHandlerContext) {
@@ -29,8 +29,9 @@ extension SecureSessionChannelHandler {
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
             let loop = context.eventLoop
             let maxRead = maxAttachmentRead
+            let readLimit = attachmentBytesLimit
             attachmentTask = Task {
-                await SecureSessionChannelHandler.work(jobs, router: router, maxRead: maxRead, handler: handler, loop: loop)
+                await SecureSessionChannelHandler.work(jobs, router: router, maxRead: maxRead, readLimit: readLimit, handler: handler, loop: loop)
             }
         }
         attachmentBytes += job.heldBytes
@@ -39,10 +40,10 @@ extension SecureSessionChannelHandler {
 
     /// The session's attachment worker: runs what waits in `jobs`, group by group, until
     /// the queue ends or the task is cancelled.
-    private static func work(_ jobs: AttachmentJobQueue, router: SecureRequestRouter, maxRead: Int,
+    private static func work(_ jobs: AttachmentJobQueue, router: SecureRequestRouter, maxRead: Int, readLimit: Int,
                              handler: NIOLoopBound<SecureSessionChannelHandler>, loop: any EventLoop) async {
         while let waiting = await jobs.next() {
-            for group in groups(of: waiting) {
+            for group in groups(of: waiting, readLimit: readLimit) {
                 if Task.isCancelled { return }
                 let answers = await run(group, router: router, maxRead: maxRead)
                 // Written on the loop; the worker goes on at once unless the session holds
@@ -54,23 +55,35 @@ extension SecureSessionChannelHandler {
     }
 
     /// `jobs` in order, in runs that go to storage together: consecutive ATTACH_WRITEs of
-    /// one attachment, each at the offset where the one before ends; any other job alone.
-    static func groups(of jobs: [AttachmentJob]) -> [[AttachmentJob]] {
+    /// one attachment, each at the offset where the one before ends, and likewise
+    /// consecutive ATTACH_READs (at most `readLimit` bytes together: the session's
+    /// `attachmentBytesLimit`, what it may hold of their answers); any other job alone.
+    static func groups(of jobs: [AttachmentJob], readLimit: Int) -> [[AttachmentJob]] {
         var groups: [[AttachmentJob]] = []
-        var next: (id: AttachmentID, offset: UInt64, account: AccountID)?
+        var next: (write: Bool, id: AttachmentID, offset: UInt64, account: AccountID)?
+        var readBytes = 0
         for job in jobs {
-            guard case .attachWrite(let id, let offset, let data) = job.request else {
+            let write: Bool, id: AttachmentID, offset: UInt64, count: Int
+            switch job.request {
+            case .attachWrite(let writeID, let writeOffset, let data):
+                (write, id, offset, count) = (true, writeID, writeOffset, data.readableBytes)
+            case .attachRead(let readID, let readOffset, let length):
+                (write, id, offset, count) = (false, readID, readOffset, Int(length))
+            default:
                 groups.append([job])
                 next = nil
                 continue
             }
-            if let expected = next, expected.id == id, expected.offset == offset, expected.account == job.account,
-               let count = groups.last?.count, count < maxGatheredWrites {
+            if let expected = next, expected.write == write, expected.id == id, expected.offset == offset,
+               expected.account == job.account, let last = groups.last?.count, last < Self.maxGatheredWrites,
+               write || readBytes + count <= readLimit {
                 groups[groups.count - 1].append(job)
+                readBytes += count
             } else {
                 groups.append([job])
+                readBytes = count
             }
-            next = (id, offset + UInt64(data.readableBytes), job.account)
+            next = (write, id, offset + UInt64(count), job.account)
         }
         return groups
     }
@@ -78,14 +91,22 @@ extension SecureSessionChannelHandler {
     /// Answers a group from `groups(of:)`: several writes in one append when it succeeds,
     /// else each job on its own.
     static func run(_ group: [AttachmentJob], router: SecureRequestRouter, maxRead: Int) async -> [(AttachmentJob, V3ServerMessage)] {
-        if group.count > 1, let first = group.first, case .attachWrite(let id, _, _) = first.request {
-            let writes = group.compactMap { job -> (requestID: UInt32, offset: UInt64, data: ByteBuffer)? in
-                guard case .attachWrite(_, let offset, let data) = job.request else { return nil }
-                return (job.requestID, offset, data)
+        if group.count > 1, let first = group.first {
+            var answers: [V3ServerMessage]?
+            if case .attachWrite(let id, _, _) = first.request {
+                let writes = group.compactMap { job -> (requestID: UInt32, offset: UInt64, data: ByteBuffer)? in
+                    guard case .attachWrite(_, let offset, let data) = job.request else { return nil }
+                    return (job.requestID, offset, data)
+                }
+                answers = await router.answerWrites(writes, to: id, account: first.account)
+            } else if case .attachRead(let id, _, _) = first.request {
+                let reads = group.compactMap { job -> (requestID: UInt32, offset: UInt64, length: UInt32)? in
+                    guard case .attachRead(_, let offset, let length) = job.request else { return nil }
+                    return (job.requestID, offset, length)
+                }
+                answers = await router.answerReads(reads, of: id, account: first.account, maxAttachmentRead: maxRead)
             }
-            if let answers = await router.answerWrites(writes, to: id, account: first.account) {
-                return Array(zip(group, answers))
-            }
+            if let answers, answers.count == group.count { return Array(zip(group, answers)) }
         }
         var answers: [(AttachmentJob, V3ServerMessage)] = []
         for job in group {
