@@ -131,6 +131,103 @@ struct SecureAttachmentsTests {
         }
     }
 
+    @Test("consecutive writes sent at once, the last past the size: each answered as if alone (the worker stores runs of them together)",
+          arguments: StoreKind.available)
+    func gatheredWritesFallBack(_ kind: StoreKind) async throws {
+        try await Self.withServer(kind) { setup in
+            let chunk = 200_000
+            let content = Self.bytes(3 * chunk, seed: 9)
+            let size = UInt64(2 * chunk + 10)
+            try await withPinnedSession(setup.server) { session in
+                let probe = V3Probe(session)
+                let me = try await probe.register(try V3TestAccount("alice"))
+                var transfer = AttachmentTransfer(session: session, chunk: chunk, window: 1)
+                let id = try await transfer.create(size: size, recipients: [me])
+                // Four writes in one go: three in sequence (the third runs past the size), then
+                // one at an offset that is not the stored one.
+                let writes: [(UInt32, UInt64, Int)] = [(900, 0, chunk), (901, UInt64(chunk), chunk), (902, UInt64(2 * chunk), chunk),
+                                                       (903, 5, 10)]
+                for (requestID, offset, count) in writes {
+                    let data = ByteBuffer(bytes: content[Int(offset)..<(Int(offset) + count)])
+                    try await session.send(.attachWrite(id, offset: offset, data: data), requestID: requestID)
+                }
+                var answers: [UInt32: V3ServerMessage] = [:]
+                while answers.count < writes.count, let message = try await session.next() {
+                    switch message {
+                    case .result(let requestID, _), .error(let requestID, _): answers[requestID] = message
+                    default: continue
+                    }
+                }
+                func stored(_ requestID: UInt32) throws -> UInt64? {
+                    guard case .result(_, let body) = answers[requestID],
+                          case .attachmentStored(let offset) = try V3Result.decode(answering: .attachWrite, body: body) else { return nil }
+                    return offset
+                }
+                func code(_ requestID: UInt32) -> V3ErrorCode? {
+                    guard case .error(_, let error) = answers[requestID] else { return nil }
+                    return error.knownCode
+                }
+                #expect(try stored(900) == UInt64(chunk))
+                #expect(try stored(901) == UInt64(2 * chunk))
+                #expect(code(902) == .tooLarge)
+                #expect(code(903) == .wrongOffset)
+                #expect(try await transfer.status(id).stored == UInt64(2 * chunk))
+                // The rest, then every byte back as written.
+                let tail = ByteBuffer(bytes: content[(2 * chunk)..<(2 * chunk + 10)])
+                #expect(try await transfer.call(.attachWrite(id, offset: UInt64(2 * chunk), data: tail)) == .attachmentStored(size))
+                var back: [UInt8] = []
+                _ = try await transfer.download(id, from: 0, to: size) { back += Array($0.readableBytesView) }
+                #expect(back == Array(content[0..<Int(size)]))
+            }
+        }
+    }
+
+    @Test("consecutive reads sent at once, one too large, some past the end: each answered as if alone (the worker reads runs of them together)",
+          arguments: StoreKind.available)
+    func gatheredReadsFallBack(_ kind: StoreKind) async throws {
+        try await Self.withServer(kind) { setup in
+            let content = Self.bytes(300_000, seed: 5)
+            let size = UInt64(content.count)
+            try await withPinnedSession(setup.server) { session in
+                let probe = V3Probe(session)
+                let me = try await probe.register(try V3TestAccount("alice"))
+                var transfer = AttachmentTransfer(session: session, chunk: 100_000, window: 3)
+                let id = try await transfer.create(size: size, recipients: [me])
+                #expect(try await transfer.upload(id, from: 0, to: size, source: Self.source(content)) == size)
+                let tooLarge = UInt32(session.hello.maxFrameBytes)
+                let runs: [[(UInt32, UInt64, UInt32)]] = [
+                    // In sequence, the last two past the end: the bytes up to it, then nothing.
+                    [(910, 0, 100_000), (911, 100_000, 150_000), (912, 250_000, 100_000), (913, 350_000, 10)],
+                    // In sequence, one over the largest read: refused alone.
+                    [(920, 0, 1_000), (921, 1_000, tooLarge), (922, 1_000 + UInt64(tooLarge), 5)],
+                ]
+                for run in runs {
+                    for (requestID, offset, length) in run {
+                        try await session.send(.attachRead(id, offset: offset, length: length), requestID: requestID)
+                    }
+                    var answers: [UInt32: V3ServerMessage] = [:]
+                    while answers.count < run.count, let message = try await session.next() {
+                        switch message {
+                        case .result(let requestID, _), .error(let requestID, _): answers[requestID] = message
+                        default: continue
+                        }
+                    }
+                    for (requestID, offset, length) in run {
+                        guard case .result(_, let body) = answers[requestID] else {
+                            guard case .error(_, let error) = answers[requestID] else { Issue.record("no answer to \(requestID)"); continue }
+                            #expect(requestID == 921 && error.knownCode == .tooLarge)
+                            continue
+                        }
+                        let start = min(Int(offset), content.count)
+                        let expected = Array(content[start..<min(start + Int(length), content.count)])
+                        #expect(try V3Result.decode(answering: .attachRead, body: body) == .attachmentData(ByteBuffer(bytes: expected)),
+                                "request \(requestID)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("an upload cut mid-way resumes from ATTACH_STATUS on a new connection; a write elsewhere is wrongOffset", arguments: StoreKind.available)
     func resumeUpload(_ kind: StoreKind) async throws {
         try await Self.withServer(kind) { setup in

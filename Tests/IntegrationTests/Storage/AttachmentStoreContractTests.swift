@@ -76,6 +76,30 @@ struct AttachmentStoreContractTests {
         }
     }
 
+    @Test("gathered writes: several buffers in one append are stored in order, all or nothing", arguments: StoreKind.available)
+    func gatheredAppends(kind: StoreKind) async throws {
+        try await AccountTestStores.with(kind) { stores in
+            let store = stores.attachments
+            let bytes = pattern(500_000, seed: 3)
+            let attachment = record(size: UInt64(bytes.count))
+            try await store.create(attachment)
+            let first = AttachmentChunks([Array(bytes[0..<100_000]), [], Array(bytes[100_000..<100_001]), Array(bytes[100_001..<300_000])])
+            #expect(first.count == 300_000)
+            #expect(try await store.append(to: attachment.id, at: 0, first) == 300_000)
+            // One buffer too many runs past the size: none of them is stored.
+            let tooMuch = AttachmentChunks([Array(bytes[300_000..<400_000]), Array(bytes[400_000...]), [0]])
+            await #expect(throws: AttachmentStoreError.pastEnd(size: 500_000)) { try await store.append(to: attachment.id, at: 300_000, tooMuch) }
+            await #expect(throws: AttachmentStoreError.wrongOffset(stored: 300_000)) {
+                try await store.append(to: attachment.id, at: 299_999, AttachmentChunks([[1], [2]]))
+            }
+            #expect(try await store.attachment(attachment.id)?.stored == 300_000)
+            let rest = AttachmentChunks([Array(bytes[300_000..<400_000]), Array(bytes[400_000...])])
+            #expect(try await store.append(to: attachment.id, at: 300_000, rest) == 500_000)
+            #expect(try await store.read(attachment.id, at: 0, count: 500_000) == bytes)
+            #expect(try await store.read(attachment.id, at: 99_999, count: 200_003) == Array(bytes[99_999..<300_002]))
+        }
+    }
+
     @Test("a read spanning many small writes gives them all back, from any offset", arguments: StoreKind.available)
     func readAcrossManyWrites(kind: StoreKind) async throws {
         try await AccountTestStores.with(kind) { stores in

@@ -85,8 +85,9 @@ final class AttachmentFiles: Sendable {
     }
 
     /// Appends `bytes` at `offset`, which must be the file's length; a write that would pass
-    /// `size` is refused. Returns the new length; fsyncs when it reaches `size`.
-    func append(_ id: AttachmentID, at offset: UInt64, _ bytes: [UInt8], size: UInt64) async throws -> UInt64 {
+    /// `size` is refused. Returns the new length; fsyncs when it reaches `size`. The bytes
+    /// go from their own buffers, every region in one `pwritev`.
+    func append(_ id: AttachmentID, at offset: UInt64, _ bytes: some AttachmentBytes, size: UInt64) async throws -> UInt64 {
         guard appending.withLock({ $0.insert(id).inserted }) else {
             throw AttachmentStoreError.wrongOffset(stored: try await length(id))
         }
@@ -105,17 +106,7 @@ final class AttachmentFiles: Sendable {
             guard offset == stored else { throw AttachmentStoreError.wrongOffset(stored: stored) }
             guard offset + UInt64(bytes.count) <= size else { throw AttachmentStoreError.pastEnd(size: size) }
             do {
-                try bytes.withUnsafeBytes { buffer in
-                    var done = 0
-                    while done < buffer.count {
-                        let count = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
-                        if count < 0 {
-                            if errno == EINTR { continue }
-                            throw Self.failure("write", file)
-                        }
-                        done += count
-                    }
-                }
+                try bytes.withUnsafeRegions { regions in try Self.writeAll(regions, to: fd, at: offset, file: file) }
             } catch {
                 // All or nothing: a failed write leaves the offset where it was.
                 _ = ftruncate(fd, off_t(offset))
@@ -126,6 +117,34 @@ final class AttachmentFiles: Sendable {
             if end == size, fsync(fd) != 0 { throw Self.failure("fsync", file) }
             known.withLock { remember(id, end, in: &$0) }
             return end
+        }
+    }
+
+    /// Writes `regions` at `offset` with `pwritev`, again from where a short write stopped.
+    private static func writeAll(_ regions: [UnsafeRawBufferPointer], to fd: Int32, at offset: UInt64, file: String) throws {
+        var vectors = regions.filter { $0.count > 0 }.map {
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count)
+        }
+        var first = 0
+        var position = off_t(offset)
+        while first < vectors.count {
+            let batch = min(vectors.count - first, 1024)  // IOV_MAX
+            let written = vectors.withUnsafeBufferPointer { pwritev(fd, $0.baseAddress! + first, Int32(batch), position) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw failure("write", file)
+            }
+            if written == 0 { throw StoreError.unavailable("write \(file): no progress") }
+            position += off_t(written)
+            var left = written
+            while first < vectors.count, left >= vectors[first].iov_len {
+                left -= vectors[first].iov_len
+                first += 1
+            }
+            if left > 0 {
+                vectors[first].iov_base = vectors[first].iov_base.map { $0 + left }
+                vectors[first].iov_len -= left
+            }
         }
     }
 

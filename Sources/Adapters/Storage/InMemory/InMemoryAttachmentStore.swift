@@ -27,7 +27,7 @@ public final class InMemoryAttachmentStore: AttachmentStore {
         return Self.with(record, stored: try await files.length(id))
     }
 
-    public func append(to id: AttachmentID, at offset: UInt64, _ bytes: [UInt8]) async throws -> UInt64 {
+    public func append(to id: AttachmentID, at offset: UInt64, _ bytes: some AttachmentBytes) async throws -> UInt64 {
         guard let record = records.withLock({ $0[id] }) else { throw AttachmentStoreError.notFound }
         return try await files.append(id, at: offset, bytes, size: record.size)
     }

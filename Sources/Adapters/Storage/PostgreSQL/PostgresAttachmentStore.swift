@@ -80,7 +80,7 @@ public final class PostgresAttachmentStore: AttachmentStore {
         }
     }
 
-    public func append(to id: AttachmentID, at offset: UInt64, _ bytes: [UInt8]) async throws -> UInt64 {
+    public func append(to id: AttachmentID, at offset: UInt64, _ bytes: some AttachmentBytes) async throws -> UInt64 {
         let end = offset + UInt64(bytes.count)
         return try await mappingPostgresErrors {
             try await withConnection { connection in
@@ -101,10 +101,17 @@ public final class PostgresAttachmentStore: AttachmentStore {
                         guard stored == offset else { throw AttachmentStoreError.wrongOffset(stored: stored) }
                         throw AttachmentStoreError.pastEnd(size: UInt64(bitPattern: try rows.int(0, 1)))
                     }
-                    try connection.execute(
-                        prepared: "v3_attach_chunk",
-                        "INSERT INTO attachment_chunks (attachment, end_offset, start_offset, data) VALUES ($1, $2, $3, $4)",
-                        [.bytes(id.bytes), .int64(Int64(bitPattern: end)), .int64(Int64(bitPattern: offset)), .bytes(bytes)])
+                    // A row per region (consecutive writes gathered into one append keep
+                    // their own rows), each copied once into its parameter.
+                    var start = offset
+                    for part in bytes.withUnsafeRegions({ $0.filter { $0.count > 0 }.map { [UInt8]($0) } }) {
+                        let stop = start + UInt64(part.count)
+                        try connection.execute(
+                            prepared: "v3_attach_chunk",
+                            "INSERT INTO attachment_chunks (attachment, end_offset, start_offset, data) VALUES ($1, $2, $3, $4)",
+                            [.bytes(id.bytes), .int64(Int64(bitPattern: stop)), .int64(Int64(bitPattern: start)), .bytes(part)])
+                        start = stop
+                    }
                     return end
                 }
             }

@@ -72,7 +72,7 @@ public final class SQLiteAttachmentStore: AttachmentStore {
         return try await load(id, withLength: true)
     }
 
-    public func append(to id: AttachmentID, at offset: UInt64, _ bytes: [UInt8]) async throws -> UInt64 {
+    public func append(to id: AttachmentID, at offset: UInt64, _ bytes: some AttachmentBytes) async throws -> UInt64 {
         guard let size = try await size(of: id) else { throw AttachmentStoreError.notFound }
         return try await files.append(id, at: offset, bytes, size: size)
     }

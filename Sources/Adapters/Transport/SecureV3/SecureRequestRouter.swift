@@ -88,13 +88,46 @@ public struct SecureRequestRouter: Sendable {
         }
     }
 
+    /// Consecutive ATTACH_WRITEs to attachment `id`, each at the offset where the one before
+    /// ends, stored in one append (one write to storage); their answers in order. `nil` when
+    /// that append was refused or failed: nothing of it was stored, and the caller answers
+    /// the writes one by one instead, each with its own outcome.
+    public func answerWrites(_ writes: [(requestID: UInt32, offset: UInt64, data: ByteBuffer)], to id: AttachmentID,
+                             account: AccountID) async -> [V3ServerMessage]? {
+        guard let attachments = useCases.attachments, let first = writes.first else { return nil }
+        guard (try? await attachments.write(id, at: first.offset, AttachmentChunks(writes.map(\.data)), by: account)) != nil else {
+            return nil
+        }
+        return writes.map { write in
+            .result(requestID: write.requestID, body: V3Result.attachmentStored(write.offset + UInt64(write.data.readableBytes)).body())
+        }
+    }
+
+    /// Consecutive ATTACH_READs of attachment `id`, each from the offset where the one before
+    /// ends, read from storage in one go; their answers in order, each its own slice of it.
+    /// `nil` when that read failed or was refused: the caller answers them one by one.
+    public func answerReads(_ reads: [(requestID: UInt32, offset: UInt64, length: UInt32)], of id: AttachmentID,
+                            account: AccountID, maxAttachmentRead: Int) async -> [V3ServerMessage]? {
+        guard let attachments = useCases.attachments, let first = reads.first,
+              reads.allSatisfy({ Int($0.length) <= maxAttachmentRead }) else { return nil }
+        let total = reads.reduce(0) { $0 + Int($1.length) }
+        guard let bytes = try? await attachments.read(id, at: first.offset, count: total, maxCount: total, for: account) else {
+            return nil
+        }
+        var whole = ByteBuffer(bytes: bytes)
+        return reads.map { read in
+            let part = whole.readSlice(length: min(Int(read.length), whole.readableBytes)) ?? ByteBuffer()
+            return .result(requestID: read.requestID, body: V3Result.attachmentData(part).body())
+        }
+    }
+
     /// An attachment request (§9).
     private static func answer(_ request: V3Request, attachments: ManageAttachments, account: AccountID, maxRead: Int) async throws -> V3Result {
         switch request {
         case .attachCreate(let size, let recipients):
             return .attachmentCreated(try await attachments.create(size: size, recipients: recipients, by: account).id)
         case .attachWrite(let id, let offset, let data):
-            return .attachmentStored(try await attachments.write(id, at: offset, Array(data.readableBytesView), by: account))
+            return .attachmentStored(try await attachments.write(id, at: offset, data, by: account))
         case .attachStatus(let id):
             let status = try await attachments.status(id, for: account)
             return .attachmentStatus(V3AttachmentStatus(size: status.size, stored: status.stored, expiresAt: status.expiresAt))

@@ -33,8 +33,8 @@ final class SecureSessionChannelHandler: ChannelDuplexHandler {
     var delivery: AccountDelivery?
     var deliveryTask: Task<Void, Never>?
     /// Attachment requests wait here for the session's one attachment worker, which runs
-    /// them one at a time in the order received (§9: writes are sequential).
-    var attachmentJobs: AsyncStream<AttachmentJob>.Continuation?
+    /// them in the order received (§9: writes are sequential), consecutive writes together.
+    var attachmentJobs: AttachmentJobQueue?
     var attachmentTask: Task<Void, Never>?
     /// Attachment bytes the session holds: writes waiting for the worker, and read answers not
     /// yet handed to the socket. Over `attachmentBytesLimit`, the session stops reading from

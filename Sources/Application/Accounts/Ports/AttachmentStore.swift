@@ -69,8 +69,9 @@ public protocol AttachmentStore: Sendable {
     /// The attachment `id`, or `nil`.
     func attachment(_ id: AttachmentID) async throws -> StoredAttachment?
 
-    /// Appends `bytes` at `offset`; returns the bytes stored afterwards.
-    func append(to id: AttachmentID, at offset: UInt64, _ bytes: [UInt8]) async throws -> UInt64
+    /// Appends `bytes` at `offset`, from the buffers they lie in; returns the bytes stored
+    /// afterwards.
+    func append(to id: AttachmentID, at offset: UInt64, _ bytes: some AttachmentBytes) async throws -> UInt64
 
     /// Up to `count` stored bytes from `offset`.
     func read(_ id: AttachmentID, at offset: UInt64, count: Int) async throws -> [UInt8]
@@ -89,6 +90,17 @@ public protocol AttachmentStore: Sendable {
     /// How many attachments the store holds and how many bytes of storage they take (files
     /// or chunk rows, orphans included): for tests and operators, to see that nothing leaks.
     func usage() async throws -> AttachmentUsage
+}
+
+extension AttachmentStore {
+    /// `append` of an array (literals included).
+    public func append(to id: AttachmentID, at offset: UInt64, _ bytes: [UInt8]) async throws -> UInt64 {
+        try await appendAny(to: id, at: offset, bytes)
+    }
+
+    private func appendAny<Bytes: AttachmentBytes>(to id: AttachmentID, at offset: UInt64, _ bytes: Bytes) async throws -> UInt64 {
+        try await append(to: id, at: offset, bytes)  // the requirement: `Bytes` is no array here
+    }
 }
 
 /// What an `AttachmentStore` holds.

@@ -59,10 +59,10 @@ public struct ManageAttachments: Sendable {
     }
 
     /// ATTACH_WRITE: appends `bytes` at `offset`, which must be the stored offset; returns the
-    /// new one.
+    /// new one. Consecutive writes may come as one (`AttachmentChunks`): all or nothing.
     ///
     /// - Throws: `.noSuchAttachment`, `.wrongOffset`, `.tooLarge` (past the declared size).
-    public func write(_ id: AttachmentID, at offset: UInt64, _ bytes: [UInt8], by account: AccountID) async throws -> UInt64 {
+    public func write(_ id: AttachmentID, at offset: UInt64, _ bytes: some AttachmentBytes, by account: AccountID) async throws -> UInt64 {
         let attachment = try await live(id, for: account, uploaderOnly: true)
         do {
             return try await store.append(to: attachment.id, at: offset, bytes)
