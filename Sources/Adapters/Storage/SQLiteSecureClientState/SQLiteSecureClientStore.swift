@@ -125,6 +125,10 @@ public final class SQLiteSecureClientStore: SecureClientStore {
             return keys
         }
 
+        func oneTimePrekey(id: UInt32) throws -> [UInt8]? {
+            try Data.fetchOne(db, sql: "SELECT private_key FROM one_time_prekey WHERE id = ?", arguments: [Int64(id)]).map { [UInt8]($0) }
+        }
+
         func addOneTimePrekeys(_ prekeys: [(id: UInt32, privateKey: [UInt8])]) throws {
             for prekey in prekeys {
                 try db.execute(sql: "INSERT INTO one_time_prekey (id, private_key) VALUES (?, ?)", arguments: [Int64(prekey.id), Data(prekey.privateKey)])
@@ -149,12 +153,27 @@ public final class SQLiteSecureClientStore: SecureClientStore {
 
         func session(with peer: AccountID) throws -> EndToEndSession? {
             guard let data = try Data.fetchOne(db, sql: "SELECT state FROM session WHERE peer = ?", arguments: [Data(peer.bytes)]) else { return nil }
+            return try Self.decodeSession(data)
+        }
+
+        func hasSession(with peer: AccountID) throws -> Bool {
+            try Int64.fetchOne(db, sql: "SELECT 1 FROM session WHERE peer = ?", arguments: [Data(peer.bytes)]) != nil
+        }
+
+        /// A stored session: the binary form (`EndToEndSessionEncoding`), or the JSON that
+        /// stores before it wrote (read as it is; the next save writes the binary form).
+        static func decodeSession(_ data: Data) throws -> EndToEndSession {
+            if EndToEndSessionEncoding.isBinary(data) {
+                do { return try EndToEndSessionEncoding.decode([UInt8](data)) } catch {
+                    throw ClientError.localState("a stored session cannot be read: \(error)")
+                }
+            }
             return try JSONDecoder().decode(EndToEndSession.self, from: data)
         }
 
         func saveSession(_ session: EndToEndSession) throws {
             try db.execute(sql: "INSERT OR REPLACE INTO session (peer, state) VALUES (?, ?)",
-                           arguments: [Data(session.remoteAccount), try JSONEncoder().encode(session)])
+                           arguments: [Data(session.remoteAccount), Data(EndToEndSessionEncoding.encode(session))])
         }
 
         func deleteSession(with peer: AccountID) throws {
@@ -163,13 +182,13 @@ public final class SQLiteSecureClientStore: SecureClientStore {
 
         func archivedSessions(with peer: AccountID) throws -> [(key: Int64, session: EndToEndSession)] {
             try Row.fetchAll(db, sql: "SELECT seq, state FROM archived_session WHERE peer = ? ORDER BY seq DESC", arguments: [Data(peer.bytes)]).map { row in
-                (row["seq"], try JSONDecoder().decode(EndToEndSession.self, from: row["state"] as Data))
+                (row["seq"], try Self.decodeSession(row["state"] as Data))
             }
         }
 
         func archiveSession(_ session: EndToEndSession) throws {
             let peer = Data(session.remoteAccount)
-            try db.execute(sql: "INSERT INTO archived_session (peer, state) VALUES (?, ?)", arguments: [peer, try JSONEncoder().encode(session)])
+            try db.execute(sql: "INSERT INTO archived_session (peer, state) VALUES (?, ?)", arguments: [peer, Data(EndToEndSessionEncoding.encode(session))])
             try db.execute(sql: """
                 DELETE FROM archived_session WHERE peer = ? AND seq NOT IN
                     (SELECT seq FROM archived_session WHERE peer = ? ORDER BY seq DESC LIMIT 4)
