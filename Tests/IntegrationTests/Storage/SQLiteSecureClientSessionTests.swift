@@ -108,6 +108,10 @@ struct SQLiteSecureClientSessionTests {
         #expect(try EndToEndSessionEncoding.decode([UInt8](storedAfter)) == advanced)
         #expect(try await store.read { try $0.session(with: peer) } == advanced)
         #expect(try await store.read { try $0.hasSession(with: AccountID(bytes: Self.bytes(0x33, 16))!) } == false)
+        // WAL, durable commits, and the WAL readable by the owner only, like the database.
+        #expect(try await legacy.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+        let walMode = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.posixPermissions] as? Int
+        #expect(walMode == 0o600)
     }
 
     @Test("a one-time prekey is read by its id alone")
