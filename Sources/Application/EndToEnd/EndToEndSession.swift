@@ -42,4 +42,19 @@ public struct EndToEndSession: Codable, Sendable, Hashable {
         self.pendingPrekeyPart = pendingPrekeyPart?.encoded
         self.initiatingEphemeralKey = initiatingEphemeralKey?.bytes
     }
+
+    /// Every field as stored (`EndToEndSessionEncoding`).
+    init(localAccount: [UInt8], remoteAccount: [UInt8], remoteSigningKey: [UInt8], remoteAgreementKey: [UInt8],
+         remoteAgreementKeySignature: [UInt8], associatedData: [UInt8], ratchet: RatchetState, pendingPrekeyPart: [UInt8]?,
+         initiatingEphemeralKey: [UInt8]?) {
+        self.localAccount = localAccount
+        self.remoteAccount = remoteAccount
+        self.remoteSigningKey = remoteSigningKey
+        self.remoteAgreementKey = remoteAgreementKey
+        self.remoteAgreementKeySignature = remoteAgreementKeySignature
+        self.associatedData = associatedData
+        self.ratchet = ratchet
+        self.pendingPrekeyPart = pendingPrekeyPart
+        self.initiatingEphemeralKey = initiatingEphemeralKey
+    }
 }

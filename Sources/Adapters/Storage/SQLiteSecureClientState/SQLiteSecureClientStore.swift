@@ -4,7 +4,8 @@ import Foundation
 import GRDB
 
 /// The v3 client's state in one SQLite database (`<home>/sealpost-v3.db`), file mode 0600: it
-/// holds the identity and prekey private keys and the sessions. Every write is one IMMEDIATE
+/// holds the identity and prekey private keys and the sessions. It runs in WAL mode with
+/// `synchronous = FULL` (a commit survives power loss). Every write is one IMMEDIATE
 /// transaction, and a busy database is waited for (up to 10 s), so that several `sealpost`
 /// processes on one home are serialized.
 public final class SQLiteSecureClientStore: SecureClientStore {
@@ -32,7 +33,19 @@ public final class SQLiteSecureClientStore: SecureClientStore {
             var configuration = Configuration()
             configuration.label = "sealpost-v3-client"
             configuration.busyMode = .timeout(10)
+            // WAL: a commit is one append and one fdatasync, where the rollback journal created,
+            // synced and deleted a file per transaction (a quarter of a received message's
+            // cost). GRDB then sets `synchronous = NORMAL`, which may lose the last commits on
+            // power loss, after which an ACK would have been sent for a message not kept: FULL.
+            configuration.journalMode = .wal
             let queue = try DatabaseQueue(path: path, configuration: configuration)
+            let (journal, synchronous) = try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                return (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+            }
+            guard journal.lowercased() == "wal", synchronous == 2 else {
+                throw ClientError.localState("\(path) runs journal_mode=\(journal), synchronous=\(synchronous); WAL and FULL (2) are required")
+            }
             try SQLiteSecureClientSchema.migrator.migrate(queue)
             return SQLiteSecureClientStore(queue: queue)
         } catch let error as ClientError {
@@ -125,6 +138,10 @@ public final class SQLiteSecureClientStore: SecureClientStore {
             return keys
         }
 
+        func oneTimePrekey(id: UInt32) throws -> [UInt8]? {
+            try Data.fetchOne(db, sql: "SELECT private_key FROM one_time_prekey WHERE id = ?", arguments: [Int64(id)]).map { [UInt8]($0) }
+        }
+
         func addOneTimePrekeys(_ prekeys: [(id: UInt32, privateKey: [UInt8])]) throws {
             for prekey in prekeys {
                 try db.execute(sql: "INSERT INTO one_time_prekey (id, private_key) VALUES (?, ?)", arguments: [Int64(prekey.id), Data(prekey.privateKey)])
@@ -175,12 +192,27 @@ public final class SQLiteSecureClientStore: SecureClientStore {
 
         func session(with peer: AccountID) throws -> EndToEndSession? {
             guard let data = try Data.fetchOne(db, sql: "SELECT state FROM session WHERE peer = ?", arguments: [Data(peer.bytes)]) else { return nil }
+            return try Self.decodeSession(data)
+        }
+
+        func hasSession(with peer: AccountID) throws -> Bool {
+            try Int64.fetchOne(db, sql: "SELECT 1 FROM session WHERE peer = ?", arguments: [Data(peer.bytes)]) != nil
+        }
+
+        /// A stored session: the binary form (`EndToEndSessionEncoding`), or the JSON that
+        /// stores before it wrote (read as it is; the next save writes the binary form).
+        static func decodeSession(_ data: Data) throws -> EndToEndSession {
+            if EndToEndSessionEncoding.isBinary(data) {
+                do { return try EndToEndSessionEncoding.decode([UInt8](data)) } catch {
+                    throw ClientError.localState("a stored session cannot be read: \(error)")
+                }
+            }
             return try JSONDecoder().decode(EndToEndSession.self, from: data)
         }
 
         func saveSession(_ session: EndToEndSession) throws {
             try db.execute(sql: "INSERT OR REPLACE INTO session (peer, state) VALUES (?, ?)",
-                           arguments: [Data(session.remoteAccount), try JSONEncoder().encode(session)])
+                           arguments: [Data(session.remoteAccount), Data(EndToEndSessionEncoding.encode(session))])
         }
 
         func deleteSession(with peer: AccountID) throws {
@@ -189,13 +221,13 @@ public final class SQLiteSecureClientStore: SecureClientStore {
 
         func archivedSessions(with peer: AccountID) throws -> [(key: Int64, session: EndToEndSession)] {
             try Row.fetchAll(db, sql: "SELECT seq, state FROM archived_session WHERE peer = ? ORDER BY seq DESC", arguments: [Data(peer.bytes)]).map { row in
-                (row["seq"], try JSONDecoder().decode(EndToEndSession.self, from: row["state"] as Data))
+                (row["seq"], try Self.decodeSession(row["state"] as Data))
             }
         }
 
         func archiveSession(_ session: EndToEndSession) throws {
             let peer = Data(session.remoteAccount)
-            try db.execute(sql: "INSERT INTO archived_session (peer, state) VALUES (?, ?)", arguments: [peer, try JSONEncoder().encode(session)])
+            try db.execute(sql: "INSERT INTO archived_session (peer, state) VALUES (?, ?)", arguments: [peer, Data(EndToEndSessionEncoding.encode(session))])
             try db.execute(sql: """
                 DELETE FROM archived_session WHERE peer = ? AND seq NOT IN
                     (SELECT seq FROM archived_session WHERE peer = ? ORDER BY seq DESC LIMIT 4)

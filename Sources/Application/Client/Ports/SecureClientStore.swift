@@ -36,6 +36,8 @@ public protocol SecureClientRecords {
 
     /// The one-time prekeys' private keys, by id.
     func oneTimePrekeys() throws -> [UInt32: [UInt8]]
+    /// The private key of the one-time prekey `id`; nil when there is none (used already).
+    func oneTimePrekey(id: UInt32) throws -> [UInt8]?
     func addOneTimePrekeys(_ prekeys: [(id: UInt32, privateKey: [UInt8])]) throws
     func deleteOneTimePrekey(id: UInt32) throws
     /// Deletes every signed and one-time prekey (a registration given up before it was made).
@@ -54,6 +56,8 @@ public protocol SecureClientRecords {
     func deletePendingUpload(to recipient: AccountID, path: String) throws
 
     func session(with peer: AccountID) throws -> EndToEndSession?
+    /// Whether a session with `peer` is kept (without reading it).
+    func hasSession(with peer: AccountID) throws -> Bool
     func saveSession(_ session: EndToEndSession) throws
     func deleteSession(with peer: AccountID) throws
     /// Earlier sessions with `peer` (replaced when both sides began one at once), newest first,

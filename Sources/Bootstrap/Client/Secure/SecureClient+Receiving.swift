@@ -7,148 +7,112 @@ import Synchronization
 extension SecureClient {
     // MARK: Receiving
 
+    /// A delivery taken: what to report, and what the server is told once it is committed.
+    struct TakenDelivery: Sendable {
+        let receipt: SecureReceipt
+        /// Whether to acknowledge it (false for a file not kept and for a changed key: it stays
+        /// on the server).
+        let acknowledge: Bool
+        /// The attachment the server may delete once this is acknowledged.
+        let attachment: AttachmentID?
+        /// The partial download whose other name is the kept file: deleted just before the
+        /// ACK. A crash before that leaves it to `sweepPartialDownloads`.
+        var partial: String? = nil
+
+        /// The message id to mark shown once it is acknowledged, for a receipt that is shown.
+        var shownID: UInt64? {
+            switch receipt {
+            case .message(let id, _, _, _, _), .file(let id, _, _, _, _, _, _), .fileRejected(let id, _, _, _, _, _): id
+            default: nil
+            }
+        }
+    }
+
     /// Takes one delivery: opens it, and in one transaction keeps the new session, deletes the
-    /// one-time prekey it used, keeps it in the history and marks its id seen; then
-    /// acknowledges it. `$SEALPOST_TEST_DIE_BEFORE_ACK` kills the process between the commit
-    /// and the ACK (before a file's partial download is deleted), `$SEALPOST_TEST_DIE_BEFORE_COMMIT`
-    /// between a file's saving and the commit (the crash-safety tests).
+    /// one-time prekey it used, keeps it in the history and marks its id seen. It is not yet
+    /// acknowledged: that is the caller's, after this returns (`AcknowledgementPipeline`), and
+    /// `$SEALPOST_TEST_DIE_BEFORE_ACK` kills the process there; `$SEALPOST_TEST_DIE_BEFORE_COMMIT`
+    /// kills it between a file's saving and the commit (the crash-safety tests).
     ///
-    /// A file is downloaded, checked and saved before that transaction; when that fails,
-    /// nothing is kept and nothing acknowledged, so the message comes again (and the download
-    /// resumes). A file that fails its checks (`AttachmentRejection`) `fileCheckAttempts` times
-    /// is given up: the message is taken as above, kept in the history as `file-failed` with
-    /// the reason, and acknowledged.
-    func receive(_ delivery: IncomingEnvelope, on connection: any AccountServerConnection) async throws -> SecureReceipt {
+    /// The envelope is opened once, in that transaction. Only when it holds a file is nothing
+    /// kept then: the file is downloaded, checked and saved, and a second transaction opens it
+    /// again and keeps it. When the download fails, nothing is kept and nothing acknowledged,
+    /// so the message comes again (and the download resumes). A file that fails its checks
+    /// (`AttachmentRejection`) `fileCheckAttempts` times is given up: the message is taken as
+    /// above, kept in the history as `file-failed` with the reason, and acknowledged.
+    func take(_ delivery: IncomingEnvelope, on connection: any AccountServerConnection) async throws -> TakenDelivery {
         let cipher = self.cipher
-        var saved: String?
-        var partial: String?
-        var rejected: String?
-        var attachment: AttachmentPointer?
-        if let pointer = try await peekAttachment(delivery) {
-            do {
-                (saved, partial) = try await download(pointer, on: connection, progress: TerminalProgress.makeIfTerminal())
-                attachment = pointer
-            } catch {
-                let name = try? await store.read { try $0.contact(id: delivery.sender)?.name }
-                var reason = (error as? AccountServerError).map(Self.words) ?? "\(error)"
-                if error is AttachmentRejection {
-                    let counter = Self.fileAttemptsCounter(delivery.messageID)
-                    let attempts = try await store.write { records in
-                        let attempts = try records.counter(counter) + 1
-                        try records.setCounter(counter, to: attempts)
-                        return attempts
+        var file: FetchedFile?
+        while true {
+            let prepared = file
+            let outcome: KeepOutcome = try await store.write { records in
+                let outcome = try Self.keep(delivery, in: records, cipher: cipher, file: prepared)
+                // Taken or given up here, or known already: its file's attempts are done.
+                if case .kept = outcome { try records.deleteCounter(Self.fileAttemptsCounter(delivery.messageID)) }
+                return outcome
+            }
+            let receipt: SecureReceipt
+            switch outcome {
+            case .kept(let kept):
+                receipt = kept
+            case .needsFile(let pointer):
+                guard file == nil else { throw SecureClientFailure("message \(delivery.messageID) asked for its file twice") }
+                switch try await fetch(pointer, of: delivery, on: connection) {
+                case .fetched(let fetched):
+                    file = fetched
+                    if fetched.savedPath != nil, ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_BEFORE_COMMIT"] != nil {
+                        kill(getpid(), SIGKILL)
                     }
-                    if attempts >= Self.fileCheckAttempts {
-                        rejected = "\(reason) (\(attempts) attempts)"
-                        attachment = pointer
-                    } else {
-                        reason += " (attempt \(attempts) of \(Self.fileCheckAttempts))"
-                    }
-                }
-                if rejected == nil {
-                    return .fileFailed(messageID: delivery.messageID, from: delivery.sender, name: name ?? nil, reason: reason)
+                    continue
+                case .failed(let failed):
+                    return TakenDelivery(receipt: failed, acknowledge: false, attachment: nil)
                 }
             }
+            if case .keyChanged = receipt { return TakenDelivery(receipt: receipt, acknowledge: false, attachment: nil) }
+            // Kept (or known already): the partial file's other name is the saved file.
+            return TakenDelivery(receipt: receipt, acknowledge: true, attachment: file.flatMap { AttachmentID(bytes: $0.pointer.id) },
+                                 partial: file?.partialPath)
         }
-        let savedPath = saved
-        let rejection = rejected
-        if saved != nil, ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_BEFORE_COMMIT"] != nil {
-            kill(getpid(), SIGKILL)
-        }
-        let receipt: SecureReceipt = try await store.write { records in
-            let id = delivery.messageID
-            // Taken or given up here, and known already otherwise: its file's attempts are done.
-            try records.deleteCounter(Self.fileAttemptsCounter(id))
-            if try records.isSeen(messageID: id) { return .alreadySeen(messageID: id) }
-            let contact = try records.contact(id: delivery.sender)
-            let session = try records.session(with: delivery.sender)
-            var prekeys = PrekeyPrivateKeys(oneTime: try records.oneTimePrekeys())
-            for signed in try records.signedPrekeys() { prekeys.signed[signed.id] = signed.privateKey }
-            let now = Self.now()
-            var opened: OpenedEnvelope
-            do throws(EndToEndError) {
-                opened = try cipher.open(delivery.envelope, authenticatedSender: delivery.sender, session: session,
-                                         prekeys: prekeys, knownIdentity: contact?.identity, now: now)
-                if opened.beganSession, let session { try? records.archiveSession(session) }
-            } catch {
-                // Both sides may have begun a session at once: a message on an earlier one still
-                // opens, and that session becomes the current one again.
-                var recovered: OpenedEnvelope?
-                if error != .duplicate, !Self.isIdentityChange(error), let archived = try? records.archivedSessions(with: delivery.sender) {
-                    for (key, earlier) in archived {
-                        guard let opened = try? cipher.open(delivery.envelope, authenticatedSender: delivery.sender, session: earlier,
-                                                            prekeys: PrekeyPrivateKeys(), knownIdentity: contact?.identity, now: now)
-                        else { continue }
-                        try? records.deleteArchivedSession(key: key)
-                        if let session { try? records.archiveSession(session) }
-                        recovered = opened
-                        break
-                    }
+    }
+
+    /// A delivery's file, downloaded, checked and saved (or given up after its checks failed).
+    struct FetchedFile: Sendable {
+        let pointer: AttachmentPointer
+        var savedPath: String?
+        var partialPath: String?
+        /// Why the file was given up, when it was.
+        var rejection: String?
+    }
+
+    private enum FetchOutcome {
+        case fetched(FetchedFile)
+        case failed(SecureReceipt)
+    }
+
+    /// Downloads `pointer`'s file; a failure is a `fileFailed` receipt, or after
+    /// `fileCheckAttempts` failed checks a file given up.
+    private func fetch(_ pointer: AttachmentPointer, of delivery: IncomingEnvelope,
+                       on connection: any AccountServerConnection) async throws -> FetchOutcome {
+        do {
+            let (saved, partial) = try await download(pointer, on: connection, progress: TerminalProgress.makeIfTerminal())
+            return .fetched(FetchedFile(pointer: pointer, savedPath: saved, partialPath: partial))
+        } catch {
+            let name = try? await store.read { try $0.contact(id: delivery.sender)?.name }
+            var reason = (error as? AccountServerError).map(Self.words) ?? "\(error)"
+            if error is AttachmentRejection {
+                let counter = Self.fileAttemptsCounter(delivery.messageID)
+                let attempts = try await store.write { records in
+                    let attempts = try records.counter(counter) + 1
+                    try records.setCounter(counter, to: attempts)
+                    return attempts
                 }
-                if let recovered {
-                    opened = recovered
-                } else {
-                    switch error {
-                    case .duplicate:
-                        try records.markSeen(messageID: id, at: now)
-                        return .duplicate(messageID: id, from: delivery.sender, name: contact?.name)
-                    case .identityChanged:
-                        // Left on the server (not seen, not acknowledged) until the user trusts the key.
-                        let presented = (try? SealedEnvelope(bytes: delivery.envelope))?.prekeyPart?.senderIdentity
-                        if var contact, let presented, contact.identity != presented {
-                            contact.changedIdentity = presented
-                            try records.saveContact(contact)
-                        }
-                        return .keyChanged(messageID: id, from: delivery.sender, name: contact?.name)
-                    default:
-                        try records.markSeen(messageID: id, at: now)
-                        return .failed(messageID: id, from: delivery.sender, name: contact?.name, reason: error.description)
-                    }
+                if attempts >= Self.fileCheckAttempts {
+                    return .fetched(FetchedFile(pointer: pointer, rejection: "\(reason) (\(attempts) attempts)"))
                 }
+                reason += " (attempt \(attempts) of \(Self.fileCheckAttempts))"
             }
-            try records.saveSession(opened.session)
-            if let used = opened.usedOneTimePrekeyID { try records.deleteOneTimePrekey(id: used) }
-            if contact == nil {
-                try records.saveContact(SecureContact(account: delivery.sender, name: nil, identity: opened.session.remoteIdentity))
-            }
-            let (kind, body): (String, String) = switch opened.content {
-            case .text(let text): ("text", text)
-            case .attachment(let pointer) where rejection != nil: ("file-failed", "\(pointer.fileName): \(rejection ?? "")")
-            case .attachment(let pointer): ("file", savedPath ?? "\(pointer.fileName) (an attachment that was not downloaded)")
-            case .unsupported(let type, _): ("unsupported", "content of type \(type)")
-            }
-            try records.appendHistory(SecureHistoryEntry(peer: delivery.sender, direction: .received, time: delivery.serverTime,
-                                                         kind: kind, body: body, messageID: id))
-            try records.markSeen(messageID: id, at: now)
-            if case .attachment(let pointer) = opened.content, let rejection {
-                return .fileRejected(messageID: id, from: delivery.sender, name: contact?.name, time: delivery.serverTime,
-                                     fileName: pointer.fileName, reason: rejection)
-            }
-            if case .attachment(let pointer) = opened.content, let savedPath {
-                return .file(messageID: id, from: delivery.sender, name: contact?.name, time: delivery.serverTime, fileName: pointer.fileName,
-                             path: savedPath, size: Self.fileSize(savedPath))
-            }
-            return .message(messageID: id, from: delivery.sender, name: contact?.name, time: delivery.serverTime, content: opened.content)
+            return .failed(.fileFailed(messageID: delivery.messageID, from: delivery.sender, name: name ?? nil, reason: reason))
         }
-        if case .keyChanged = receipt { return receipt }
-        if ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_BEFORE_ACK"] != nil {
-            kill(getpid(), SIGKILL)
-        }
-        // Kept (or known already): the partial file's other name is the saved file. A crash
-        // before this leaves it to `sweepPartialDownloads`.
-        if let partial { unlink(partial) }
-        _ = try await connection.acknowledge([delivery.messageID])
-        switch receipt {
-        case .message(let id, _, _, _, _), .file(let id, _, _, _, _, _, _), .fileRejected(let id, _, _, _, _, _):
-            try await store.write { try $0.markShown(messageIDs: [id]) }
-        default:
-            break
-        }
-        if let attachment, let id = AttachmentID(bytes: attachment.id) {
-            // The server may delete it now; failing that, its TTL does.
-            try? await connection.finishAttachment(id)
-        }
-        return receipt
     }
 
     /// The store counter of a file's failed checks, per message: deleted once the message is
@@ -164,23 +128,6 @@ extension SecureClient {
             let partial = (folder as NSString).appendingPathComponent(name)
             guard let saved = Self.otherName(of: partial, in: folder) else { continue }
             if try await store.read({ try $0.hasReceivedFile(at: saved) }) { unlink(partial) }
-        }
-    }
-
-    /// The attachment a delivery carries, opened without keeping anything (the transaction
-    /// opens it again); nil for another content, one seen already, or one that does not open.
-    private func peekAttachment(_ delivery: IncomingEnvelope) async throws -> AttachmentPointer? {
-        let cipher = self.cipher
-        return try await store.read { records in
-            if try records.isSeen(messageID: delivery.messageID) { return nil }
-            let contact = try records.contact(id: delivery.sender)
-            var prekeys = PrekeyPrivateKeys(oneTime: try records.oneTimePrekeys())
-            for signed in try records.signedPrekeys() { prekeys.signed[signed.id] = signed.privateKey }
-            guard let opened = try? cipher.open(delivery.envelope, authenticatedSender: delivery.sender,
-                                                session: try records.session(with: delivery.sender), prekeys: prekeys,
-                                                knownIdentity: contact?.identity, now: Self.now()),
-                  case .attachment(let pointer) = opened.content else { return nil }
-            return pointer
         }
     }
 
@@ -269,31 +216,41 @@ extension SecureClient {
         for receipt in try await unshown() { report(await named(receipt, on: connection)) }
         let activity = ReceiveActivity()
         let client = self
+        let settled: @Sendable (SecureReceipt) -> Void = { receipt in
+            report(receipt)
+            activity.unsettled.withLock { $0 -= 1 }
+            activity.last.withLock { $0 = .now }
+        }
         let consumer = Task {
             defer { activity.finished.withLock { $0 = true } }
-            for try await event in connection.events {
-                switch event {
-                case .delivery(let delivery):
-                    activity.busy.withLock { $0 = true }
-                    let receipt = await client.named(try await client.receive(delivery, on: connection), on: connection)
-                    report(receipt)
-                    activity.busy.withLock { $0 = false }
-                case .prekeysLow:
-                    // The notice may predate the sign-in's own top-up: count again first.
-                    do {
-                        try await client.topUpPrekeys(left: try await connection.countPrekeys(), on: connection)
-                    } catch {
-                        StandardStreams.error("sealpost: warning: could not upload one-time prekeys: \(error)\n")
+            try await AcknowledgementPipeline.run(client: client, connection: connection, report: settled) { pipeline in
+                for try await event in connection.events {
+                    switch event {
+                    case .delivery(let delivery):
+                        activity.busy.withLock { $0 = true }
+                        let taken = try await client.take(delivery, on: connection)
+                        activity.unsettled.withLock { $0 += 1 }
+                        try pipeline.enqueue(taken)
+                        activity.busy.withLock { $0 = false }
+                    case .prekeysLow:
+                        // The notice may predate the sign-in's own top-up: count again first.
+                        do {
+                            try await client.topUpPrekeys(left: try await connection.countPrekeys(), on: connection)
+                        } catch {
+                            StandardStreams.error("sealpost: warning: could not upload one-time prekeys: \(error)\n")
+                        }
+                    case .caughtUp:
+                        // Events are taken in order: every delivery before it has been taken;
+                        // once acknowledged and reported, the inbox is done.
+                        try await pipeline.flush()
+                        activity.caughtUp.withLock { $0 = true }
+                    case .reconnecting:
+                        activity.reconnecting.withLock { $0 = true }
+                    case .reconnected:
+                        activity.reconnecting.withLock { $0 = false }
                     }
-                case .caughtUp:
-                    // Events are taken in order: every delivery before it has been taken.
-                    activity.caughtUp.withLock { $0 = true }
-                case .reconnecting:
-                    activity.reconnecting.withLock { $0 = true }
-                case .reconnected:
-                    activity.reconnecting.withLock { $0 = false }
+                    activity.last.withLock { $0 = .now }
                 }
-                activity.last.withLock { $0 = .now }
             }
         }
         if follow {
@@ -305,7 +262,8 @@ extension SecureClient {
             try await Task.sleep(for: .milliseconds(20))
             if activity.caughtUp.withLock({ $0 }) { break }
             let idle = ContinuousClock.now - activity.last.withLock { $0 }
-            if idle >= quiet, !activity.busy.withLock({ $0 }), !activity.reconnecting.withLock({ $0 }) { break }
+            if idle >= quiet, !activity.busy.withLock({ $0 }), activity.unsettled.withLock({ $0 }) == 0,
+               !activity.reconnecting.withLock({ $0 }) { break }
             // The consumer ended: the connection gave up (its error is thrown below).
             if activity.finished.withLock({ $0 }) { break }
         }
@@ -318,11 +276,13 @@ extension SecureClient {
     }
 }
 
-/// What the inbox has seen: when it last saw something, whether a delivery is being taken,
-/// whether the server said it is caught up.
+/// What the inbox has seen: when it last saw something, whether a delivery is being taken or
+/// waits for its ACK, whether the server said it is caught up.
 private final class ReceiveActivity: Sendable {
     let last = Mutex(ContinuousClock.now)
     let busy = Mutex(false)
+    /// Deliveries taken and not yet acknowledged and reported.
+    let unsettled = Mutex(0)
     /// NOTICE `caughtUp` was taken.
     let caughtUp = Mutex(false)
     /// The connection dropped and is being opened again.

@@ -203,7 +203,7 @@ final class SecureClient: Sendable {
         let connection = try await connected()
         let peer = contact.account
         var bundle: PrekeyBundle?
-        if try await store.read({ try $0.session(with: peer) }) == nil {
+        if try await !store.read({ try $0.hasSession(with: peer) }) {
             let fetched = try await connection.fetchBundle(of: peer)
             if fetched.identity != contact.identity {
                 contact.changedIdentity = fetched.identity

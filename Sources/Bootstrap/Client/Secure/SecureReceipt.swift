@@ -21,4 +21,13 @@ enum SecureReceipt: Sendable {
     case fileRejected(messageID: UInt64, from: AccountID, name: String?, time: UInt64, fileName: String, reason: String)
     /// It does not open: dropped and acknowledged.
     case failed(messageID: UInt64, from: AccountID, name: String?, reason: String)
+
+    /// The delivery's message id.
+    var messageID: UInt64 {
+        switch self {
+        case .message(let id, _, _, _, _), .alreadySeen(let id), .duplicate(let id, _, _), .keyChanged(let id, _, _),
+             .file(let id, _, _, _, _, _, _), .fileFailed(let id, _, _, _), .fileRejected(let id, _, _, _, _, _), .failed(let id, _, _, _):
+            id
+        }
+    }
 }
