@@ -21,28 +21,59 @@ public enum AttachmentStream {
     }
 }
 
-/// Encrypts a file as a STREAM, taking plaintext in pieces of any size and giving sealed
-/// chunks as soon as they are known not to be the last. Holds at most two chunks' worth of
-/// plaintext, whatever the file's size. Not thread-safe.
-public final class AttachmentEncryptor {
-    private let cipher: any AEADChunkCipher
-    private var pending: [UInt8] = []
-    private var nonce = [UInt8](repeating: 0, count: 12)
-    private var counter: UInt64 = 0
-    private var finished = false
+/// The chunking both directions share: bytes come in pieces of any size, and each whole chunk
+/// is handed on once a byte after it is known (the last one waits for the stream's end).
+/// Whole chunks inside a piece are handed on straight from it, never copied.
+struct StreamChunker {
+    /// The chunk size taken in (plaintext when sealing, sealed chunks when opening).
+    let size: Int
+    /// The start of the next chunk, less than a chunk.
+    var pending: [UInt8] = []
 
-    /// Starts a stream under `key` (32 fresh random bytes per file).
-    public init(key: [UInt8], crypto: any EndToEndCrypto) throws(CryptoError) {
-        cipher = try crypto.makeChunkCipher(key: key)
-        pending.reserveCapacity(2 * AttachmentStream.chunkSize)
+    init(size: Int) {
+        self.size = size
+        pending.reserveCapacity(size)
     }
 
-    /// Takes the next piece of plaintext; returns the sealed chunks it completes (maybe none).
+    /// Takes `piece`; `chunk` gets each chunk known not to be the last and the rest of
+    /// `output`, and returns the bytes it wrote there.
+    ///
+    /// - Returns: the bytes written into `output`.
+    mutating func take(_ piece: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
+                       _ chunk: (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int) throws(CryptoError) -> Int {
+        var written = 0
+        var offset = 0
+        while offset < piece.count {
+            let rest = UnsafeMutableRawBufferPointer(rebasing: output[written...])
+            if pending.count == size {
+                written += try withBytes(pending) { input throws(CryptoError) in try chunk(input, rest) }
+                pending.removeAll(keepingCapacity: true)
+            } else if pending.isEmpty && piece.count - offset > size {
+                written += try chunk(UnsafeRawBufferPointer(rebasing: piece[offset..<offset + size]), rest)
+                offset += size
+            } else {
+                let count = min(piece.count - offset, size - pending.count)
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece[offset..<offset + count]))
+                offset += count
+            }
+        }
+        return written
+    }
+}
+
+/// A direction of the STREAM: `update(_:)` on arrays, from the in-place form.
+public protocol AttachmentStreamTransform: AnyObject {
+    /// The most bytes `update(_:into:)` writes for a piece of `count` bytes.
+    func maximumOutput(forPiece count: Int) -> Int
+    /// Takes the next piece and writes what it completes into the start of `output`.
+    func update(_ piece: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int
+}
+
+extension AttachmentStreamTransform {
+    /// Takes the next piece; returns what it completes (maybe nothing).
     public func update(_ piece: [UInt8]) throws(CryptoError) -> [UInt8] {
-        guard !finished else { throw .streamFinished }
-        let capacity = maximumOutput(forPiece: piece.count)
         var failure: CryptoError?
-        let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+        let output = [UInt8](unsafeUninitializedCapacity: maximumOutput(forPiece: piece.count)) { buffer, count in
             count = 0
             piece.withUnsafeBytes { input in
                 do throws(CryptoError) {
@@ -55,10 +86,27 @@ public final class AttachmentEncryptor {
         if let failure { throw failure }
         return output
     }
+}
+
+/// Encrypts a file as a STREAM, taking plaintext in pieces of any size and giving sealed
+/// chunks as soon as they are known not to be the last. Holds at most two chunks' worth of
+/// plaintext, whatever the file's size. Not thread-safe.
+public final class AttachmentEncryptor: AttachmentStreamTransform {
+    private let cipher: any AEADChunkCipher
+    private var chunker: StreamChunker
+    private var nonce = [UInt8](repeating: 0, count: 12)
+    private var counter: UInt64 = 0
+    private var finished = false
+
+    /// Starts a stream under `key` (32 fresh random bytes per file).
+    public init(key: [UInt8], crypto: any EndToEndCrypto) throws(CryptoError) {
+        cipher = try crypto.makeChunkCipher(key: key)
+        chunker = StreamChunker(size: AttachmentStream.chunkSize)
+    }
 
     /// The most bytes `update(_:into:)` writes for a piece of `count` bytes.
     public func maximumOutput(forPiece count: Int) -> Int {
-        (pending.count + count) / AttachmentStream.chunkSize * AttachmentStream.sealedChunkSize
+        (chunker.pending.count + count) / AttachmentStream.chunkSize * AttachmentStream.sealedChunkSize
     }
 
     /// Takes the next piece of plaintext and writes the sealed chunks it completes into the
@@ -71,26 +119,8 @@ public final class AttachmentEncryptor {
         guard output.count >= maximumOutput(forPiece: piece.count) else {
             throw .invalidKey("the output holds \(output.count) bytes, not the \(maximumOutput(forPiece: piece.count)) it may need")
         }
-        var written = 0
-        var offset = 0
-        let size = AttachmentStream.chunkSize
         // A chunk is sealed only once a byte after it is known: the last one waits for finish().
-        while offset < piece.count {
-            let rest = UnsafeMutableRawBufferPointer(rebasing: output[written...])
-            if pending.count == size {
-                written += try withBytes(pending) { input throws(CryptoError) in try sealChunk(input, last: false, into: rest) }
-                pending.removeAll(keepingCapacity: true)
-            } else if pending.isEmpty && piece.count - offset > size {
-                // Whole chunks straight from the piece, without a copy into `pending`.
-                written += try sealChunk(UnsafeRawBufferPointer(rebasing: piece[offset..<offset + size]), last: false, into: rest)
-                offset += size
-            } else {
-                let take = min(piece.count - offset, size - pending.count)
-                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece[offset..<offset + take]))
-                offset += take
-            }
-        }
-        return written
+        return try chunker.take(piece, into: output) { input, rest throws(CryptoError) in try sealChunk(input, last: false, into: rest) }
     }
 
     /// Seals what is left as the last chunk (empty only for an empty file) and ends the stream.
@@ -101,8 +131,8 @@ public final class AttachmentEncryptor {
     }
 
     private func sealPending(last: Bool) throws(CryptoError) -> [UInt8] {
-        let sealed = try withBytes(pending) { input throws(CryptoError) in try sealChunk(input, last: last) }
-        pending.removeAll(keepingCapacity: true)
+        let sealed = try withBytes(chunker.pending) { input throws(CryptoError) in try sealChunk(input, last: last) }
+        chunker.pending.removeAll(keepingCapacity: true)
         return sealed
     }
 
@@ -127,9 +157,9 @@ public final class AttachmentEncryptor {
 /// chunk, each only after its tag checked. `finish()` must succeed before the file is whole:
 /// a stream cut at a chunk boundary fails there. Holds at most one sealed chunk. Not
 /// thread-safe.
-public final class AttachmentDecryptor {
+public final class AttachmentDecryptor: AttachmentStreamTransform {
     private let cipher: any AEADChunkCipher
-    private var pending: [UInt8] = []
+    private var chunker: StreamChunker
     private var nonce = [UInt8](repeating: 0, count: 12)
     private var counter: UInt64 = 0
     private var finished = false
@@ -139,34 +169,12 @@ public final class AttachmentDecryptor {
     public init(key: [UInt8], crypto: any EndToEndCrypto, firstChunk: UInt64 = 0) throws(CryptoError) {
         cipher = try crypto.makeChunkCipher(key: key)
         counter = firstChunk
-        pending.reserveCapacity(AttachmentStream.sealedChunkSize)
-    }
-
-    /// Takes the next piece of ciphertext; returns the plaintext of the chunks it completes.
-    ///
-    /// - Throws: `CryptoError.decryptionFailed` for a damaged, reordered or misplaced chunk
-    ///   (a last chunk followed by more); the stream is then finished.
-    public func update(_ piece: [UInt8]) throws(CryptoError) -> [UInt8] {
-        guard !finished else { throw .streamFinished }
-        let capacity = maximumOutput(forPiece: piece.count)
-        var failure: CryptoError?
-        let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
-            count = 0
-            piece.withUnsafeBytes { input in
-                do throws(CryptoError) {
-                    count = try update(input, into: UnsafeMutableRawBufferPointer(buffer))
-                } catch {
-                    failure = error
-                }
-            }
-        }
-        if let failure { throw failure }
-        return output
+        chunker = StreamChunker(size: AttachmentStream.sealedChunkSize)
     }
 
     /// The most bytes `update(_:into:)` writes for a piece of `count` bytes.
     public func maximumOutput(forPiece count: Int) -> Int {
-        (pending.count + count) / AttachmentStream.sealedChunkSize * AttachmentStream.chunkSize
+        (chunker.pending.count + count) / AttachmentStream.sealedChunkSize * AttachmentStream.chunkSize
     }
 
     /// Takes the next piece of ciphertext and writes the plaintext of the chunks it completes
@@ -181,24 +189,8 @@ public final class AttachmentDecryptor {
         guard output.count >= maximumOutput(forPiece: piece.count) else {
             throw .invalidKey("the output holds \(output.count) bytes, not the \(maximumOutput(forPiece: piece.count)) it may need")
         }
-        var written = 0
-        var offset = 0
-        let size = AttachmentStream.sealedChunkSize
         // A chunk is opened only once a byte after it is known: the last one waits for finish().
-        while offset < piece.count {
-            let rest = UnsafeMutableRawBufferPointer(rebasing: output[written...])
-            if pending.count == size {
-                written += try openPending(last: false, into: rest)
-            } else if pending.isEmpty && piece.count - offset > size {
-                written += try openChunk(UnsafeRawBufferPointer(rebasing: piece[offset..<offset + size]), last: false, into: rest)
-                offset += size
-            } else {
-                let take = min(piece.count - offset, size - pending.count)
-                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece[offset..<offset + take]))
-                offset += take
-            }
-        }
-        return written
+        return try chunker.take(piece, into: output) { input, rest throws(CryptoError) in try openChunk(input, last: false, into: rest) }
     }
 
     /// Opens what is left as the last chunk and ends the stream.
@@ -208,7 +200,7 @@ public final class AttachmentDecryptor {
     public func finish() throws(CryptoError) -> [UInt8] {
         guard !finished else { throw .streamFinished }
         var failure: CryptoError?
-        let output = [UInt8](unsafeUninitializedCapacity: max(pending.count - 16, 0)) { buffer, count in
+        let output = [UInt8](unsafeUninitializedCapacity: max(chunker.pending.count - 16, 0)) { buffer, count in
             count = 0
             do throws(CryptoError) {
                 count = try finish(into: UnsafeMutableRawBufferPointer(buffer))
@@ -226,12 +218,12 @@ public final class AttachmentDecryptor {
     /// - Returns: the bytes written.
     public func finish(into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
         guard !finished else { throw .streamFinished }
-        guard pending.count >= 16 else {
+        guard chunker.pending.count >= 16 else {
             finished = true
             throw .decryptionFailed("the attachment is truncated: it ends without its last chunk")
         }
-        guard output.count >= pending.count - 16 else {
-            throw .invalidKey("the output holds \(output.count) bytes, not the \(pending.count - 16) it may need")
+        guard output.count >= chunker.pending.count - 16 else {
+            throw .invalidKey("the output holds \(output.count) bytes, not the \(chunker.pending.count - 16) it may need")
         }
         let written = try openPending(last: true, into: output)
         finished = true
@@ -239,8 +231,8 @@ public final class AttachmentDecryptor {
     }
 
     private func openPending(last: Bool, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
-        let written = try withBytes(pending) { input throws(CryptoError) in try openChunk(input, last: last, into: output) }
-        pending.removeAll(keepingCapacity: true)
+        let written = try withBytes(chunker.pending) { input throws(CryptoError) in try openChunk(input, last: last, into: output) }
+        chunker.pending.removeAll(keepingCapacity: true)
         return written
     }
 
