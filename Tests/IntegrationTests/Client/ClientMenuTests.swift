@@ -156,12 +156,12 @@ struct ClientMenuTests {
         // 20,000 choices that need no server write far more than a pipe holds, so the menu
         // is still writing when head has gone.
         let script = "yes 7 | head -n 20000 | \"$0\" menu --home \"$1\" --server 127.0.0.1:9 2>\"$1.err\" | head -c 100 >/dev/null; echo \"${PIPESTATUS[2]}\""
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["-c", script, SealpostBinary.path, root.appendingPathComponent("h").path]
         let output = Pipe()
         process.standardOutput = output
-        try Spawn.run(process)
+        try process.run()
         let data = try output.fileHandleForReading.readToEnd() ?? Data()
         process.waitUntilExit()
         #expect(String(decoding: data, as: UTF8.self) == "0\n")

@@ -27,7 +27,7 @@ enum SealpostBinary {
         _ arguments: [String], stdin: String = "", directory: URL, environment: [String: String] = [:],
         addressSpaceKiB: Int? = nil
     ) async throws -> Result {
-        let process = Process()
+        let process = ChildProcess()
         if let addressSpaceKiB {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "ulimit -v \(addressSpaceKiB) && exec \"$0\" \"$@\"", path] + arguments
@@ -43,7 +43,7 @@ enum SealpostBinary {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
-        try Spawn.run(process)
+        try process.run()
         // Read by blocking threads, not readabilityHandler: libdispatch's event loop crashed
         // in a full run when a handler's descriptor was closed while its source was still
         // being cancelled.
@@ -61,13 +61,13 @@ enum SealpostBinary {
 
     /// `sealpost serve --store memory --port 0`, running until `body` returns.
     static func withServer<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["serve", "--store", "memory", "--port", "0", "--secure-port", "0", "--tls-directory", ServerProcess.tlsDirectory, "--host", "127.0.0.1", "--log-level", "error"]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try Spawn.run(process)
+        try process.run()
         defer {
             // SIGKILL, not SIGTERM: the server's graceful shutdown waits for its housekeeping
             // service's sleep (up to 60 s), which would stall every test.

@@ -156,14 +156,14 @@ struct SecureServeTests {
     }
 
     private static func fingerprintCommand(_ arguments: [String], workingDirectory: URL) async throws -> String {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = ServerProcess.binary
         process.arguments = ["server-fingerprint"] + arguments
         process.currentDirectoryURL = workingDirectory
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try Spawn.run(process)
+        try process.run()
         return try await offPool {
             let data = output.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()

@@ -228,7 +228,7 @@ struct SecureCLITests {
 
 /// A `sealpost listen --json` process whose output lines are read as they come.
 final class SecureListener: @unchecked Sendable {
-    private let process = Process()
+    private let process = ChildProcess()
     private let output = Pipe()
 
     init(cli: SecureCLIHarness, home: String) throws {
@@ -238,7 +238,7 @@ final class SecureListener: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
-        try Spawn.run(process)
+        try process.run()
     }
 
     /// The next line written, or nil when none came before `timeout` (the process is then killed).

@@ -4,15 +4,14 @@ import Foundation
 /// free loopback port: TLS 1.3 with a self-signed P-256 certificate made by `openssl req`,
 /// persistence on in its own directory, anonymous access, as scripts/bench starts it.
 final class MosquittoBroker: @unchecked Sendable {
-    // `Process` is not Sendable; this object owns it and only reads it after start-up.
-    private let process: Process
+    private let process: ChildProcess
     let directory: URL
     let port: Int
     /// The broker's certificate (PEM), which the client trusts as its root.
     let certificateFile: String
     var pid: Int32 { process.processIdentifier }
 
-    private init(process: Process, directory: URL, port: Int, certificateFile: String) {
+    private init(process: ChildProcess, directory: URL, port: Int, certificateFile: String) {
         self.process = process
         self.directory = directory
         self.port = port
@@ -24,7 +23,7 @@ final class MosquittoBroker: @unchecked Sendable {
         let directory = try TestStores.temporaryDirectory()
         let certificate = directory.appendingPathComponent("cert.pem").path
         let key = directory.appendingPathComponent("key.pem").path
-        let openssl = Process()
+        let openssl = ChildProcess()
         openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         openssl.arguments = [
             "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
@@ -32,7 +31,7 @@ final class MosquittoBroker: @unchecked Sendable {
         ]
         openssl.standardOutput = FileHandle.nullDevice
         openssl.standardError = FileHandle.nullDevice
-        try Spawn.run(openssl)
+        try openssl.run()
         let status = try await offPool { () -> Int32 in
             openssl.waitUntilExit()
             return openssl.terminationStatus
@@ -65,12 +64,12 @@ final class MosquittoBroker: @unchecked Sendable {
             }
         }
 
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["mosquitto", "-c", configuration.path]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try Spawn.run(process)
+        try process.run()
         let broker = MosquittoBroker(process: process, directory: directory, port: port, certificateFile: certificate)
         let listening = try await eventually(timeout: .seconds(10)) {
             guard process.isRunning else { return true }

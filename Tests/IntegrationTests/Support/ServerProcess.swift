@@ -7,8 +7,7 @@ import Foundation
 /// thread, never on the Swift cooperative pool: the in-process test servers share that
 /// pool, and blocking it would starve them.
 final class ServerProcess: @unchecked Sendable {
-    // `Process` is not Sendable; this object owns it and only reads it after start-up.
-    let process: Process
+    let process: ChildProcess
     let port: Int
     /// The line the server printed once it was listening.
     let firstLine: String
@@ -22,7 +21,7 @@ final class ServerProcess: @unchecked Sendable {
             .appendingPathComponent(".build/debug/sealpost")
     }
 
-    private init(process: Process, port: Int, lines: [String]) {
+    private init(process: ChildProcess, port: Int, lines: [String]) {
         self.process = process
         self.port = port
         self.firstLine = lines[0]
@@ -45,14 +44,14 @@ final class ServerProcess: @unchecked Sendable {
         defaults: [String] = ["--host", "127.0.0.1", "--port", "0", "--secure-port", "0", "--tls-directory", tlsDirectory, "--log-level", "warning"],
         lines count: Int = 1
     ) async throws -> ServerProcess {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = binary
         process.arguments = ["serve"] + defaults + arguments
         if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try Spawn.run(process)
+        try process.run()
         let handle = output.fileHandleForReading
         // "sealpost listening on HOST:PORT (store: KIND)"
         let lines = try await offPool { () throws -> [String] in
@@ -97,14 +96,14 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Runs `sealpost ARGUMENTS` to completion; returns its status and standard error.
     static func runToEnd(_ arguments: [String], workingDirectory: URL? = nil) async throws -> (status: Int32, stderr: String) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = binary
         process.arguments = arguments
         if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
-        try Spawn.run(process)
+        try process.run()
         let handle = errors.fileHandleForReading
         return try await offPool {
             let data = handle.readDataToEndOfFile()
