@@ -11,7 +11,8 @@ import Testing
 /// a sender to other inboxes, are served at the latency they have while it is quiet.
 ///
 /// Quiet and flooded windows alternate within each bystander's run, so that both meet this
-/// machine's other load (other tests, other builds) alike.
+/// machine's other load (other builds) alike. `scripts/test` runs this suite alone: beside the
+/// other suites their load, not the flood, decided the figures.
 @Suite("secure flood", .serialized)
 struct SecureFloodTests {
     /// The pair's burst in this test: large enough that a bystander's thousands of samples
