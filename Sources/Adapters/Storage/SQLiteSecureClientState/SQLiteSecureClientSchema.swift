@@ -96,6 +96,20 @@ enum SQLiteSecureClientSchema {
                 );
                 """)
         }
+        // A sealed envelope is kept from the transaction that saves its ratchet step until the
+        // server's answer is known (SecureOutboxItem): a crash between resends it, not loses it.
+        migrator.registerMigration("v5: outbox") { db in
+            try db.execute(sql: """
+                CREATE TABLE outbox (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    peer BLOB NOT NULL,                 -- 16-byte account id
+                    envelope BLOB NOT NULL,             -- the signed envelope as sent
+                    kind TEXT NOT NULL,                 -- the history's kind and body once sent
+                    body TEXT NOT NULL,
+                    owner TEXT NOT NULL                 -- "pid:start time" of the process that sealed it
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -190,6 +190,24 @@ public final class SQLiteSecureClientStore: SecureClientStore {
             try db.execute(sql: "DELETE FROM pending_upload WHERE recipient = ? AND path = ?", arguments: [Data(recipient.bytes), path])
         }
 
+        func addToOutbox(_ item: SecureOutboxItem) throws -> Int64 {
+            try db.execute(sql: "INSERT INTO outbox (peer, envelope, kind, body, owner) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [Data(item.peer.bytes), Data(item.envelope), item.kind, item.body, item.owner])
+            return db.lastInsertedRowID
+        }
+
+        func outbox() throws -> [(key: Int64, item: SecureOutboxItem)] {
+            try Row.fetchAll(db, sql: "SELECT * FROM outbox ORDER BY seq").compactMap { row in
+                guard let peer = AccountID(bytes: [UInt8](row["peer"] as Data)) else { return nil }
+                return (row["seq"], SecureOutboxItem(peer: peer, envelope: [UInt8](row["envelope"] as Data), kind: row["kind"], body: row["body"],
+                                          owner: row["owner"]))
+            }
+        }
+
+        func deleteFromOutbox(key: Int64) throws {
+            try db.execute(sql: "DELETE FROM outbox WHERE seq = ?", arguments: [key])
+        }
+
         func session(with peer: AccountID) throws -> EndToEndSession? {
             guard let data = try Data.fetchOne(db, sql: "SELECT state FROM session WHERE peer = ?", arguments: [Data(peer.bytes)]) else { return nil }
             return try Self.decodeSession(data)

@@ -55,6 +55,12 @@ public protocol SecureClientRecords {
     func savePendingUpload(_ upload: SecurePendingUpload) throws
     func deletePendingUpload(to recipient: AccountID, path: String) throws
 
+    /// Keeps a sealed envelope not yet known to be stored by the server; returns its key.
+    func addToOutbox(_ item: SecureOutboxItem) throws -> Int64
+    /// The envelopes kept and not yet answered, oldest first, with their keys.
+    func outbox() throws -> [(key: Int64, item: SecureOutboxItem)]
+    func deleteFromOutbox(key: Int64) throws
+
     func session(with peer: AccountID) throws -> EndToEndSession?
     /// Whether a session with `peer` is kept (without reading it).
     func hasSession(with peer: AccountID) throws -> Bool

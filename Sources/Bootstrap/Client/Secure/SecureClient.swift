@@ -127,6 +127,7 @@ final class SecureClient: Sendable {
         } catch let error as AccountServerError where error.code != nil {
             StandardStreams.error("sealpost: warning: prekey upkeep failed: \(Self.words(error))\n")
         }
+        try await resendOutbox(on: opened)
         return opened
     }
 
@@ -216,7 +217,10 @@ final class SecureClient: Sendable {
         let cipher = self.cipher
         let pinned = contact.identity
         let fetched = bundle
-        let envelope: [UInt8] = try await store.write { records in
+        // The ratchet step and the sealed envelope are kept together, in the outbox, until the
+        // server's answer is known (SecureOutboxItem); what `alsoKeeping` records (a file's
+        // upload done) is settled with them.
+        let (key, item): (Int64, SecureOutboxItem) = try await store.write { records in
             var session: EndToEndSession
             if let existing = try records.session(with: peer) {
                 session = existing
@@ -225,22 +229,57 @@ final class SecureClient: Sendable {
             } else {
                 throw SecureClientFailure("the session with \(name) was dropped meanwhile: send again")
             }
-            let sealed = try cipher.seal(content, session: &session)
+            let item = SecureOutboxItem(peer: peer, envelope: try cipher.seal(content, session: &session), kind: kind, body: body,
+                                        owner: OutboxOwner.current)
             try records.saveSession(session)
-            return sealed
+            try alsoKeeping?(records)
+            return (try records.addToOutbox(item), item)
         }
+        return try await deliver(item, key: key, on: connection)
+    }
+
+    /// Sends the outbox's `item` (key `key`) and settles it: stored, it moves to the history;
+    /// refused, it is dropped and the refusal thrown in words. When the answer is lost (the
+    /// connection failed), it stays in the outbox for the next session.
+    /// `$SEALPOST_TEST_DIE_BEFORE_SEND` and `$SEALPOST_TEST_DIE_AFTER_SEND` kill the process
+    /// (SIGKILL) on either side of the SEND, for the crash tests.
+    private func deliver(_ item: SecureOutboxItem, key: Int64, on connection: any AccountServerConnection) async throws -> SentEnvelope {
+        let environment = ProcessInfo.processInfo.environment
+        if environment["SEALPOST_TEST_DIE_BEFORE_SEND"] != nil { kill(getpid(), SIGKILL) }
         let sent: SentEnvelope
         do {
-            sent = try await connection.send(envelope, to: peer)
-        } catch let error as AccountServerError {
+            sent = try await connection.send(item.envelope, to: item.peer)
+            if environment["SEALPOST_TEST_DIE_AFTER_SEND"] != nil { kill(getpid(), SIGKILL) }
+        } catch let error as AccountServerError where error.code != nil {
+            try await store.write { try $0.deleteFromOutbox(key: key) }
             throw SecureClientFailure(Self.words(error))
+        } catch let error as AccountServerError {
+            throw SecureClientFailure("\(Self.words(error)) (the message is kept and sent again by the next command that reaches the server)")
         }
         try await store.write { records in
-            try records.appendHistory(SecureHistoryEntry(peer: peer, direction: .sent, time: sent.serverTime, kind: kind, body: body,
-                                                         messageID: sent.messageID))
-            try alsoKeeping?(records)
+            try records.deleteFromOutbox(key: key)
+            try records.appendHistory(SecureHistoryEntry(peer: item.peer, direction: .sent, time: sent.serverTime, kind: item.kind,
+                                                         body: item.body, messageID: sent.messageID))
         }
         return sent
+    }
+
+    /// Sends again what an earlier command sealed and never heard back about (a crash or a
+    /// dropped connection came between), oldest first, before anything new is sent; not what
+    /// a process still running on this home sealed (it may be sending it right now). A refusal
+    /// drops that message and says so; a failed connection leaves the rest for next time.
+    private func resendOutbox(on connection: any AccountServerConnection) async throws {
+        let waiting = try await store.read { try $0.outbox() }
+        for (key, item) in waiting where !OutboxOwner.isRunning(item.owner) {
+            do {
+                _ = try await deliver(item, key: key, on: connection)
+            } catch let failure as SecureClientFailure {
+                let contact = try? await store.read { try $0.contact(id: item.peer) }
+                let name = contact?.name ?? item.peer.description
+                StandardStreams.error("sealpost: a \(item.kind) to \(name) sealed before a crash was not sent: \(failure)\n")
+                if (try? await store.read({ try $0.outbox().contains { $0.key == key } })) == true { return }
+            }
+        }
     }
 
     /// An `AccountServerError` in the words the CLI uses.
