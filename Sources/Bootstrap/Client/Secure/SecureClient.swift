@@ -235,33 +235,48 @@ final class SecureClient: Sendable {
             try alsoKeeping?(records)
             return (try records.addToOutbox(item), item)
         }
-        return try await deliver(item, key: key, on: connection)
+        switch try await deliver(item, key: key, on: connection) {
+        case .stored(let sent): return sent
+        case .refused(let words): throw SecureClientFailure(words)
+        case .unanswered(let words):
+            throw SecureClientFailure("\(words) (the message is kept and sent again by the next command that reaches the server)")
+        }
     }
 
-    /// Sends the outbox's `item` (key `key`) and settles it: stored, it moves to the history;
-    /// refused, it is dropped and the refusal thrown in words. When the answer is lost (the
-    /// connection failed), it stays in the outbox for the next session.
-    /// `$SEALPOST_TEST_DIE_BEFORE_SEND` and `$SEALPOST_TEST_DIE_AFTER_SEND` kill the process
-    /// (SIGKILL) on either side of the SEND, for the crash tests.
-    private func deliver(_ item: SecureOutboxItem, key: Int64, on connection: any AccountServerConnection) async throws -> SentEnvelope {
-        let environment = ProcessInfo.processInfo.environment
-        if environment["SEALPOST_TEST_DIE_BEFORE_SEND"] != nil { kill(getpid(), SIGKILL) }
+    /// What became of an outbox entry sent.
+    private enum Delivered {
+        /// Stored by the server: moved to the history.
+        case stored(SentEnvelope)
+        /// Refused by the server (in words): dropped.
+        case refused(String)
+        /// No answer came (the connection failed; in words): kept for the next session.
+        case unanswered(String)
+    }
+
+    /// `$SEALPOST_TEST_DIE_BEFORE_SEND` and `$SEALPOST_TEST_DIE_AFTER_SEND`: the crash tests'
+    /// kill points on either side of a SEND, read once rather than on every send.
+    private static let dieBeforeSend = ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_BEFORE_SEND"] != nil
+    private static let dieAfterSend = ProcessInfo.processInfo.environment["SEALPOST_TEST_DIE_AFTER_SEND"] != nil
+
+    /// Sends the outbox's `item` (key `key`) and settles it.
+    private func deliver(_ item: SecureOutboxItem, key: Int64, on connection: any AccountServerConnection) async throws -> Delivered {
+        if Self.dieBeforeSend { kill(getpid(), SIGKILL) }
         let sent: SentEnvelope
         do {
             sent = try await connection.send(item.envelope, to: item.peer)
-            if environment["SEALPOST_TEST_DIE_AFTER_SEND"] != nil { kill(getpid(), SIGKILL) }
+            if Self.dieAfterSend { kill(getpid(), SIGKILL) }
         } catch let error as AccountServerError where error.code != nil {
             try await store.write { try $0.deleteFromOutbox(key: key) }
-            throw SecureClientFailure(Self.words(error))
+            return .refused(Self.words(error))
         } catch let error as AccountServerError {
-            throw SecureClientFailure("\(Self.words(error)) (the message is kept and sent again by the next command that reaches the server)")
+            return .unanswered(Self.words(error))
         }
         try await store.write { records in
             try records.deleteFromOutbox(key: key)
             try records.appendHistory(SecureHistoryEntry(peer: item.peer, direction: .sent, time: sent.serverTime, kind: item.kind,
                                                          body: item.body, messageID: sent.messageID))
         }
-        return sent
+        return .stored(sent)
     }
 
     /// Sends again what an earlier command sealed and never heard back about (a crash or a
@@ -271,14 +286,15 @@ final class SecureClient: Sendable {
     private func resendOutbox(on connection: any AccountServerConnection) async throws {
         let waiting = try await store.read { try $0.outbox() }
         for (key, item) in waiting where !OutboxOwner.isRunning(item.owner) {
-            do {
-                _ = try await deliver(item, key: key, on: connection)
-            } catch let failure as SecureClientFailure {
-                let contact = try? await store.read { try $0.contact(id: item.peer) }
-                let name = contact?.name ?? item.peer.description
-                StandardStreams.error("sealpost: a \(item.kind) to \(name) sealed before a crash was not sent: \(failure)\n")
-                if (try? await store.read({ try $0.outbox().contains { $0.key == key } })) == true { return }
+            let (words, stop): (String, Bool)
+            switch try await deliver(item, key: key, on: connection) {
+            case .stored: continue
+            case .refused(let refusal): (words, stop) = (refusal, false)
+            case .unanswered(let failure): (words, stop) = (failure + " (kept for the next command)", true)
             }
+            let name = (try? await store.read { try $0.contact(id: item.peer) })?.name ?? item.peer.description
+            StandardStreams.error("sealpost: a \(item.kind) to \(name) sealed before a crash was not sent: \(words)\n")
+            if stop { return }
         }
     }
 
